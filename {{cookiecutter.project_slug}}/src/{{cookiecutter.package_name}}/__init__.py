@@ -1,0 +1,1 @@
+"""{{ cookiecutter.project_name }}: a Lambda function that processes each event once."""

@@ -1,0 +1,1 @@
+{% include "handler/" ~ cookiecutter.event_source ~ ".py.j2" %}

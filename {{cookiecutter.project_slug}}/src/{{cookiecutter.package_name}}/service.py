@@ -1,0 +1,1 @@
+{% include "service/" ~ cookiecutter.event_source ~ ".py.j2" %}

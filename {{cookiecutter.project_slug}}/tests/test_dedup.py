@@ -1,0 +1,210 @@
+"""The dedup module on its own: claims, leases, expiry, cost and failure, against moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.stub import Stubber
+from freezegun import freeze_time
+
+from {{ cookiecutter.package_name }} import dedup
+from tools.local_aws import FakeLambdaContext, default_ttl_seconds
+
+KEY = "orders#m-1"
+START = "2026-01-01 12:00:00"
+START_EPOCH = 1767268800
+
+
+@pytest.fixture
+def requests_sent(dynamodb: Any) -> list[str]:
+    """The name of every DynamoDB operation the client sends, in order."""
+    sent: list[str] = []
+    dynamodb.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: sent.append(model.name)
+    )
+    return sent
+
+
+@freeze_time(START)
+def test_a_fresh_claim_holds_the_unit_until_the_invocation_ends(dynamodb, stored):
+    claim = dedup.claim(KEY, lease_seconds=30)
+
+    assert claim.state is dedup.State.CLAIMED
+    record = stored(KEY)
+    assert record["status"] == "IN_PROGRESS"
+    assert record["claim_token"] == claim.token
+    assert float(record["lease_expires_at"]) == START_EPOCH + 30
+    assert int(record["expires_at"]) == START_EPOCH + default_ttl_seconds()
+
+
+def test_a_second_claim_during_the_lease_finds_the_unit_in_progress(dynamodb):
+    first = dedup.claim(KEY, lease_seconds=30)
+    second = dedup.claim(KEY, lease_seconds=30)
+
+    assert first.state is dedup.State.CLAIMED
+    assert second.state is dedup.State.IN_PROGRESS
+    assert second.token is None
+
+
+def test_a_claim_after_completion_finds_the_unit_completed(dynamodb):
+    dedup.complete(dedup.claim(KEY, lease_seconds=30))
+
+    assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.COMPLETED
+
+
+def test_completion_keeps_the_record_for_the_full_ttl_and_ends_the_lease(dynamodb, stored):
+    with freeze_time(START) as clock:
+        claim = dedup.claim(KEY, lease_seconds=30)
+        clock.tick(20)
+        dedup.complete(claim)
+
+    record = stored(KEY)
+    assert record["status"] == "COMPLETED"
+    assert int(record["expires_at"]) == START_EPOCH + 20 + default_ttl_seconds()
+    assert "lease_expires_at" not in record
+
+
+def test_an_expired_record_still_in_the_table_counts_as_absent(dynamodb, stored):
+    with freeze_time(START) as clock:
+        dedup.complete(dedup.claim(KEY, lease_seconds=30))
+        clock.tick(default_ttl_seconds() - 1)
+        assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.COMPLETED
+        clock.tick(2)  # past expires_at; moto, like DynamoDB's lagging TTL, still holds it
+        assert stored(KEY)["status"] == "COMPLETED"
+
+        assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.CLAIMED
+
+
+def test_an_in_progress_claim_can_be_taken_over_once_its_lease_has_ended(dynamodb):
+    with freeze_time(START) as clock:
+        dedup.claim(KEY, lease_seconds=30)  # this copy crashes and never comes back
+        clock.tick(29)
+        assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.IN_PROGRESS
+        clock.tick(2)
+
+        assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.CLAIMED
+
+
+def test_release_deletes_the_claim_so_the_retry_runs_at_once(dynamodb, stored):
+    dedup.release(dedup.claim(KEY, lease_seconds=30))
+
+    assert stored(KEY) is None
+    assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.CLAIMED
+
+
+def test_a_copy_whose_lease_lapsed_can_neither_complete_nor_release_the_new_claim(dynamodb, stored):
+    with freeze_time(START) as clock:
+        late = dedup.claim(KEY, lease_seconds=30)
+        clock.tick(31)
+        current = dedup.claim(KEY, lease_seconds=30)
+
+        dedup.complete(late)
+        assert stored(KEY)["status"] == "IN_PROGRESS"
+        dedup.release(late)
+        assert stored(KEY)["claim_token"] == current.token
+
+
+def test_a_fresh_unit_costs_two_writes_and_a_duplicate_one(requests_sent, context):
+    dedup.run_once(KEY, context, lambda: None)
+    assert requests_sent == ["PutItem", "UpdateItem"]
+
+    requests_sent.clear()
+    outcome = dedup.run_once(KEY, context, lambda: None)
+    assert outcome is dedup.Outcome.DUPLICATE
+    assert requests_sent == ["PutItem"]
+
+
+def test_failed_work_is_released_and_its_error_raised(requests_sent, context, stored):
+    def work() -> None:
+        raise ValueError("payment declined")
+
+    with pytest.raises(ValueError, match="payment declined"):
+        dedup.run_once(KEY, context, work)
+
+    assert requests_sent == ["PutItem", "DeleteItem"]
+    assert stored(KEY) is None
+
+
+def test_the_lease_ends_when_the_invocation_would(dynamodb, stored):
+    leases: list[str] = []
+    with freeze_time(START):
+        dedup.run_once(
+            KEY,
+            FakeLambdaContext(remaining_millis=12_500),
+            lambda: leases.append(stored(KEY)["lease_expires_at"]),
+        )
+    assert float(leases[0]) == START_EPOCH + 12.5
+
+
+def test_the_key_is_the_function_name_and_the_unit_id(monkeypatch):
+    context = FakeLambdaContext(function_name="orders-fn")
+    assert dedup.dedup_key("m-1", context) == "orders-fn#m-1"
+
+    monkeypatch.setenv(dedup.OPERATION_ENV, "orders")
+    assert dedup.dedup_key("m-1", context) == "orders#m-1"
+
+
+def test_every_decision_is_one_json_line_that_names_the_key(dynamodb, context, capsys):
+    dedup.run_once(KEY, context, lambda: None)
+    dedup.run_once(KEY, context, lambda: None)
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["decision"], line["dedup_key"]) for line in lines] == [
+        ("processed", KEY),
+        ("duplicate_skipped", KEY),
+    ]
+    assert all(line["level"] == "INFO" for line in lines)
+
+
+def test_a_missing_table_fails_closed_without_running_the_work(dynamodb, context, monkeypatch):
+    monkeypatch.setenv(dedup.TABLE_NAME_ENV, "no-such-table")
+    ran: list[str] = []
+
+    with pytest.raises(dedup.StoreUnavailable):
+        dedup.run_once(KEY, context, lambda: ran.append("work"))
+    assert ran == []
+
+
+def test_an_unreachable_store_fails_closed_without_running_the_work(context, capsys):
+    closed_port = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1),
+    )
+    dedup.use_client(closed_port)
+    ran: list[str] = []
+    try:
+        with pytest.raises(dedup.StoreUnavailable):
+            dedup.run_once(KEY, context, lambda: ran.append("work"))
+    finally:
+        dedup.use_client(None)
+    assert ran == []
+    assert json.loads(capsys.readouterr().out)["decision"] == "store_unavailable"
+
+
+def test_throttling_fails_closed_without_running_the_work(dynamodb, context):
+    ran: list[str] = []
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error("put_item", "ProvisionedThroughputExceededException")
+        with pytest.raises(dedup.StoreUnavailable):
+            dedup.run_once(KEY, context, lambda: ran.append("work"))
+    assert ran == []
+
+
+def test_an_unconfigured_table_name_fails_closed(dynamodb, context, monkeypatch):
+    monkeypatch.delenv(dedup.TABLE_NAME_ENV)
+    with pytest.raises(dedup.StoreUnavailable, match="DEDUP_TABLE_NAME"):
+        dedup.run_once(KEY, context, lambda: None)
+
+
+def test_one_client_per_container_created_on_first_use(monkeypatch):
+    dedup.use_client(None)
+    try:
+        assert dedup.dynamodb_client() is dedup.dynamodb_client()
+    finally:
+        dedup.use_client(None)

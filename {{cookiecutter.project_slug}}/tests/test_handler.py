@@ -1,0 +1,1 @@
+{% include "tests/" ~ cookiecutter.event_source ~ ".py.j2" %}

@@ -1,0 +1,1 @@
+"""Helpers for working on this project locally: tests, the demo, template checks."""
