@@ -1,1 +1,1 @@
-"""{{ cookiecutter.project_name }}: a Lambda function that processes each event once."""
+"""{{ cookiecutter.package_name }}: a Lambda function that processes each event once."""
