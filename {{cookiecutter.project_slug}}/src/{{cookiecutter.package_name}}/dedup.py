@@ -58,7 +58,7 @@ CLAIM_TOKEN = "claim_token"  # proves which invocation holds the claim
 
 # Fail fast: a unit that waits out long retries here is better retried by the event source.
 _CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},  # the first try and two retries
     connect_timeout=2,
     read_timeout=2,
 )
