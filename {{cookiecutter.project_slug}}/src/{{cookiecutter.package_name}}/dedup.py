@@ -1,4 +1,5 @@
 {%- import "sources.j2" as source with context -%}
+{%- set http_source = cookiecutter.event_source in ["apigateway", "httpapi"] -%}
 """Do each unit of work once, although the event source delivers it at least once.
 
 {{ source.name }} may deliver the same {{ source.unit }} to this function more than once:
@@ -27,6 +28,12 @@ condition because DynamoDB's TTL deletes expired items only eventually, often da
 
 When the table cannot be reached, no work runs and nothing is acknowledged
 (:class:`StoreUnavailable`): a late retry is cheap, a lost or doubled unit is not.
+{%- if http_source %}
+
+For HTTP requests the record also keeps a hash of the request (method, path, body) and, once
+done, the response: a duplicate gets that response again, marked as a replay; the same key
+with a different request is refused; a 5xx response is a failure, so it is not kept.
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -55,6 +62,10 @@ STATUS = "status"
 EXPIRES_AT = "expires_at"  # epoch seconds: when the record stops counting (and TTL may delete it)
 LEASE_EXPIRES_AT = "lease_expires_at"  # epoch seconds: when an IN_PROGRESS claim may be taken over
 CLAIM_TOKEN = "claim_token"  # proves which invocation holds the claim
+{%- if http_source %}
+REQUEST_HASH = "request_hash"  # what the request was: the same key must come with the same one
+RESPONSE = "response"  # the first response, as JSON: what every duplicate gets
+{%- endif %}
 
 # Fail fast: a unit that waits out long retries here is better retried by the event source.
 _CLIENT_CONFIG = Config(
@@ -96,6 +107,9 @@ class Claim:
     key: str
     state: State
     token: str | None = None
+{%- if http_source %}
+    holder: dict[str, Any] | None = None  # the record a refused claim lost to
+{%- endif %}
 
 
 class StoreUnavailable(Exception):
@@ -161,7 +175,7 @@ def run_once(key: str, context: LambdaContext, work: Callable[[], object]) -> Ou
     return Outcome.PROCESSED
 
 
-def claim(key: str, lease_seconds: float) -> Claim:
+def claim(key: str, lease_seconds: float{% if http_source %}, request_hash: str = ""{% endif %}) -> Claim:
     """Take the unit with one conditional put, or report who holds it.
 
     The put wins when there is no record, when the record has expired, or when it is
@@ -175,6 +189,9 @@ def claim(key: str, lease_seconds: float) -> Claim:
         CLAIM_TOKEN: {"S": token},
         LEASE_EXPIRES_AT: {"N": _number(now + lease_seconds)},
         EXPIRES_AT: {"N": str(int(now) + ttl_seconds())},
+{%- if http_source %}
+        REQUEST_HASH: {"S": request_hash},
+{%- endif %}
     }
     try:
         _send(
@@ -198,11 +215,16 @@ def claim(key: str, lease_seconds: float) -> Claim:
         )
     except _ConditionFailed as refused:
         holder_state = refused.item.get(STATUS, {}).get("S")
+{%- if http_source %}
+        state = State.COMPLETED if holder_state == "COMPLETED" else State.IN_PROGRESS
+        return Claim(key, state, holder=refused.item)
+{%- else %}
         return Claim(key, State.COMPLETED if holder_state == "COMPLETED" else State.IN_PROGRESS)
+{%- endif %}
     return Claim(key, State.CLAIMED, token)
 
 
-def complete(claim_result: Claim) -> None:
+def complete(claim_result: Claim{% if http_source %}, response: str = ""{% endif %}) -> None:
     """Mark the unit COMPLETED for the full TTL, if this invocation still holds it.
 
     The condition on the claim token keeps a copy whose lease lapsed from overwriting the
@@ -214,6 +236,9 @@ def complete(claim_result: Claim) -> None:
             "update_item",
             Key={KEY: {"S": claim_result.key}},
             UpdateExpression="SET #status = :completed, #expires_at = :expires_at"
+{%- if http_source %}
+            ", #response = :response"
+{%- endif %}
             " REMOVE #lease_expires_at",
             ConditionExpression="#claim_token = :token",
             ExpressionAttributeNames={
@@ -221,11 +246,17 @@ def complete(claim_result: Claim) -> None:
                 "#expires_at": EXPIRES_AT,
                 "#lease_expires_at": LEASE_EXPIRES_AT,
                 "#claim_token": CLAIM_TOKEN,
+{%- if http_source %}
+                "#response": RESPONSE,
+{%- endif %}
             },
             ExpressionAttributeValues={
                 ":completed": {"S": "COMPLETED"},
                 ":expires_at": {"N": str(int(time.time()) + ttl_seconds())},
                 ":token": {"S": _token(claim_result)},
+{%- if http_source %}
+                ":response": {"S": response},
+{%- endif %}
             },
         )
     except _ConditionFailed:
@@ -255,6 +286,94 @@ def release(claim_result: Claim) -> None:
         log_decision("release_failed", claim_result.key, error=str(error))
     else:
         log_decision("released", claim_result.key)
+{%- if http_source %}
+
+
+# HTTP requests: the first response is kept with the record and replayed to every duplicate.
+
+REPLAYED_HEADER = "Idempotency-Replayed"
+BODY_OMITTED_HEADER = "Idempotency-Body-Omitted"
+# A DynamoDB item holds at most 400 KB (409,600 bytes), its key and other attributes included.
+# Those take a few hundred bytes; the rest of the headroom is for safety.
+MAX_STORED_RESPONSE_BYTES = 350_000
+
+Response = dict[str, Any]
+
+
+class RequestMismatch(Exception):
+    """The key came with a different request before (method, path or body): refuse it."""
+
+
+def respond_once(
+    key: str, request_hash: str, context: LambdaContext, respond: Callable[[], Response]
+) -> Response:
+    """Answer the request under ``key`` with ``respond()`` once; answer duplicates from the record.
+
+    A duplicate gets the stored response again, with REPLAYED_HEADER. Raises RequestMismatch,
+    InProgressElsewhere, StoreUnavailable, or whatever ``respond`` raised, after releasing the
+    claim. A 5xx response is a failure too: it is returned but not stored, and the claim is
+    released, so that the client's retry runs.
+    """
+    lease_seconds = context.get_remaining_time_in_millis() / 1000
+    try:
+        claim_result = claim(key, lease_seconds, request_hash)
+    except StoreUnavailable as error:
+        log_decision("store_unavailable", key, error=str(error))
+        raise
+    if claim_result.state is not State.CLAIMED:
+        return _replay(claim_result, request_hash)
+    try:
+        response = respond()
+    except Exception as error:
+        log_decision("failed", key, error=repr(error))
+        release(claim_result)
+        raise
+    status_code = response.get("statusCode")
+    if isinstance(status_code, int) and status_code >= 500:
+        log_decision("failed", key, status_code=status_code)
+        release(claim_result)
+        return response
+    complete(claim_result, _storable(key, response))
+    log_decision("processed", key)
+    return response
+
+
+def _replay(refused: Claim, request_hash: str) -> Response:
+    """The answer to a refused claim: a mismatch, still in progress, or the stored response."""
+    holder = refused.holder or {}
+    if holder.get(REQUEST_HASH, {}).get("S") != request_hash:
+        log_decision("request_mismatch", refused.key)
+        raise RequestMismatch(refused.key)
+    if refused.state is State.IN_PROGRESS:
+        log_decision("in_progress", refused.key)
+        raise InProgressElsewhere(refused.key)
+    log_decision("duplicate_skipped", refused.key)
+    response = json.loads(holder[RESPONSE]["S"])
+    response["headers"] = {**(response.get("headers") or {}), REPLAYED_HEADER: "true"}
+    return response
+
+
+def _storable(key: str, response: Response) -> str:
+    """The response as JSON for the record; without its body when it would not fit.
+
+    Duplicates of a response stored without its body get its status code and headers, an
+    empty body and BODY_OMITTED_HEADER: the work is done, and is not done again.
+    """
+    stored = json.dumps(response)
+    size = len(stored.encode())
+    if size <= MAX_STORED_RESPONSE_BYTES:
+        return stored
+    log_decision(
+        "response_too_large",
+        key,
+        size_bytes=size,
+        limit_bytes=MAX_STORED_RESPONSE_BYTES,
+        detail="stored without its body: duplicates get the status code and headers only",
+    )
+    kept = {name: value for name, value in response.items() if name != "isBase64Encoded"}
+    headers = {**(response.get("headers") or {}), BODY_OMITTED_HEADER: "true"}
+    return json.dumps({**kept, "headers": headers, "body": ""})
+{%- endif %}
 
 
 _LEVELS = {
@@ -268,6 +387,10 @@ _LEVELS = {
     "store_unavailable": "ERROR",
     "completion_not_recorded": "ERROR",
     "release_failed": "ERROR",
+{%- if http_source %}
+    "request_mismatch": "WARNING",
+    "response_too_large": "WARNING",
+{%- endif %}
 }
 
 
