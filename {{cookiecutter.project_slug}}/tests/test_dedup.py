@@ -1,8 +1,12 @@
+{%- import "sources.j2" as source with context -%}
 """The dedup module on its own: claims, leases, expiry, cost and failure, against moto."""
 
 from __future__ import annotations
 
 import json
+{%- if source.http %}
+from collections.abc import Callable
+{%- endif %}
 from typing import Any
 
 import boto3
@@ -17,6 +21,21 @@ from tools.local_aws import FakeLambdaContext, default_ttl_seconds
 KEY = "orders#m-1"
 START = "2026-01-01 12:00:00"
 START_EPOCH = 1767268800
+{%- if source.http %}
+
+
+def run_unit(key: str, context: Any, work: Callable[[], object]) -> None:
+    """One request through dedup.respond_once, with ``work`` as the service's part."""
+
+    def respond() -> dict[str, Any]:
+        work()
+        return {"statusCode": 200, "headers": {}, "body": "{}"}
+
+    dedup.respond_once(key, "the-same-request", context, respond)
+{%- else %}
+
+run_unit = dedup.run_once  # the one entry the handler uses
+{%- endif %}
 
 
 @pytest.fixture
@@ -109,12 +128,11 @@ def test_a_copy_whose_lease_lapsed_can_neither_complete_nor_release_the_new_clai
 
 
 def test_a_fresh_unit_costs_two_writes_and_a_duplicate_one(requests_sent, context):
-    dedup.run_once(KEY, context, lambda: None)
+    run_unit(KEY, context, lambda: None)
     assert requests_sent == ["PutItem", "UpdateItem"]
 
     requests_sent.clear()
-    outcome = dedup.run_once(KEY, context, lambda: None)
-    assert outcome is dedup.Outcome.DUPLICATE
+    run_unit(KEY, context, lambda: None)
     assert requests_sent == ["PutItem"]
 
 
@@ -123,16 +141,29 @@ def test_failed_work_is_released_and_its_error_raised(requests_sent, context, st
         raise ValueError("payment declined")
 
     with pytest.raises(ValueError, match="payment declined"):
-        dedup.run_once(KEY, context, work)
+        run_unit(KEY, context, work)
 
     assert requests_sent == ["PutItem", "DeleteItem"]
     assert stored(KEY) is None
 
 
+def test_a_failure_is_logged_with_its_traceback(dynamodb, context, capsys):
+    def work() -> None:
+        raise ValueError("payment declined")
+
+    with pytest.raises(ValueError, match="payment declined"):
+        run_unit(KEY, context, work)
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (failed,) = [line for line in lines if line["decision"] == "failed"]
+    assert failed["level"] == "ERROR"
+    assert failed["traceback"].rstrip().endswith("ValueError: payment declined")
+
+
 def test_the_lease_ends_when_the_invocation_would(dynamodb, stored):
     leases: list[str] = []
     with freeze_time(START):
-        dedup.run_once(
+        run_unit(
             KEY,
             FakeLambdaContext(remaining_millis=12_500),
             lambda: leases.append(stored(KEY)["lease_expires_at"]),
@@ -149,8 +180,8 @@ def test_the_key_is_the_function_name_and_the_unit_id(monkeypatch):
 
 
 def test_every_decision_is_one_json_line_that_names_the_key(dynamodb, context, capsys):
-    dedup.run_once(KEY, context, lambda: None)
-    dedup.run_once(KEY, context, lambda: None)
+    run_unit(KEY, context, lambda: None)
+    run_unit(KEY, context, lambda: None)
 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["decision"], line["dedup_key"]) for line in lines] == [
@@ -165,7 +196,7 @@ def test_a_missing_table_fails_closed_without_running_the_work(dynamodb, context
     ran: list[str] = []
 
     with pytest.raises(dedup.StoreUnavailable):
-        dedup.run_once(KEY, context, lambda: ran.append("work"))
+        run_unit(KEY, context, lambda: ran.append("work"))
     assert ran == []
 
 
@@ -180,7 +211,7 @@ def test_an_unreachable_store_fails_closed_without_running_the_work(context, cap
     ran: list[str] = []
     try:
         with pytest.raises(dedup.StoreUnavailable):
-            dedup.run_once(KEY, context, lambda: ran.append("work"))
+            run_unit(KEY, context, lambda: ran.append("work"))
     finally:
         dedup.use_client(None)
     assert ran == []
@@ -192,14 +223,14 @@ def test_throttling_fails_closed_without_running_the_work(dynamodb, context):
     with Stubber(dynamodb) as stub:
         stub.add_client_error("put_item", "ProvisionedThroughputExceededException")
         with pytest.raises(dedup.StoreUnavailable):
-            dedup.run_once(KEY, context, lambda: ran.append("work"))
+            run_unit(KEY, context, lambda: ran.append("work"))
     assert ran == []
 
 
 def test_an_unconfigured_table_name_fails_closed(dynamodb, context, monkeypatch):
     monkeypatch.delenv(dedup.TABLE_NAME_ENV)
     with pytest.raises(dedup.StoreUnavailable, match="DEDUP_TABLE_NAME"):
-        dedup.run_once(KEY, context, lambda: None)
+        run_unit(KEY, context, lambda: None)
 
 
 def test_one_client_per_container_created_on_first_use(monkeypatch):

@@ -1,5 +1,4 @@
 {%- import "sources.j2" as source with context -%}
-{%- set http_source = cookiecutter.event_source in ["apigateway", "httpapi"] -%}
 """Do each unit of work once, although the event source delivers it at least once.
 
 {{ source.name }} may deliver the same {{ source.unit }} to this function more than once:
@@ -28,7 +27,7 @@ condition because DynamoDB's TTL deletes expired items only eventually, often da
 
 When the table cannot be reached, no work runs and nothing is acknowledged
 (:class:`StoreUnavailable`): a late retry is cheap, a lost or doubled unit is not.
-{%- if http_source %}
+{%- if source.http %}
 
 For HTTP requests the record also keeps a hash of the request (method, path, body) and, once
 done, the response: a duplicate gets that response again, marked as a replay; the same key
@@ -41,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,7 +62,7 @@ STATUS = "status"
 EXPIRES_AT = "expires_at"  # epoch seconds: when the record stops counting (and TTL may delete it)
 LEASE_EXPIRES_AT = "lease_expires_at"  # epoch seconds: when an IN_PROGRESS claim may be taken over
 CLAIM_TOKEN = "claim_token"  # proves which invocation holds the claim
-{%- if http_source %}
+{%- if source.http %}
 REQUEST_HASH = "request_hash"  # what the request was: the same key must come with the same one
 RESPONSE = "response"  # the first response, as JSON: what every duplicate gets
 {%- endif %}
@@ -91,6 +91,7 @@ class State(Enum):
     CLAIMED = "claimed"  # this invocation now holds the unit: do the work
     COMPLETED = "completed"  # done before: skip it
     IN_PROGRESS = "in_progress"  # another invocation holds it: do not acknowledge
+{%- if not source.http %}
 
 
 class Outcome(Enum):
@@ -98,6 +99,7 @@ class Outcome(Enum):
 
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
+{%- endif %}
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Claim:
     key: str
     state: State
     token: str | None = None
-{%- if http_source %}
+{%- if source.http %}
     holder: dict[str, Any] | None = None  # the record a refused claim lost to
 {%- endif %}
 
@@ -144,149 +146,7 @@ def dedup_key(unit_id: str, context: LambdaContext) -> str:
     """``<operation>#<unit id>``: the operation is DEDUP_OPERATION, else the function name."""
     operation = os.environ.get(OPERATION_ENV) or context.function_name
     return f"{operation}#{unit_id}"
-
-
-def run_once(key: str, context: LambdaContext, work: Callable[[], object]) -> Outcome:
-    """Run ``work`` unless the unit under ``key`` has already completed.
-
-    Returns PROCESSED or DUPLICATE. Raises InProgressElsewhere, StoreUnavailable, or
-    whatever ``work`` raised, after releasing the claim so that the retry runs at once.
-    The lease lasts as long as this invocation may: its remaining time.
-    """
-    try:
-        claim_result = claim(key, lease_seconds=context.get_remaining_time_in_millis() / 1000)
-    except StoreUnavailable as error:
-        log_decision("store_unavailable", key, error=str(error))
-        raise
-    if claim_result.state is State.COMPLETED:
-        log_decision("duplicate_skipped", key)
-        return Outcome.DUPLICATE
-    if claim_result.state is State.IN_PROGRESS:
-        log_decision("in_progress", key)
-        raise InProgressElsewhere(key)
-    try:
-        work()
-    except Exception as error:
-        log_decision("failed", key, error=repr(error))
-        release(claim_result)
-        raise
-    complete(claim_result)
-    log_decision("processed", key)
-    return Outcome.PROCESSED
-
-
-def claim(key: str, lease_seconds: float{% if http_source %}, request_hash: str = ""{% endif %}) -> Claim:
-    """Take the unit with one conditional put, or report who holds it.
-
-    The put wins when there is no record, when the record has expired, or when it is
-    IN_PROGRESS and its lease has ended (the holder crashed or timed out).
-    """
-    now = time.time()
-    token = uuid.uuid4().hex
-    item = {
-        KEY: {"S": key},
-        STATUS: {"S": "IN_PROGRESS"},
-        CLAIM_TOKEN: {"S": token},
-        LEASE_EXPIRES_AT: {"N": _number(now + lease_seconds)},
-        EXPIRES_AT: {"N": str(int(now) + ttl_seconds())},
-{%- if http_source %}
-        REQUEST_HASH: {"S": request_hash},
-{%- endif %}
-    }
-    try:
-        _send(
-            "put_item",
-            Item=item,
-            ConditionExpression=(
-                "attribute_not_exists(#key) OR #expires_at < :now"
-                " OR (#status = :in_progress AND #lease_expires_at < :now)"
-            ),
-            ExpressionAttributeNames={
-                "#key": KEY,
-                "#status": STATUS,
-                "#expires_at": EXPIRES_AT,
-                "#lease_expires_at": LEASE_EXPIRES_AT,
-            },
-            ExpressionAttributeValues={
-                ":now": {"N": _number(now)},
-                ":in_progress": {"S": "IN_PROGRESS"},
-            },
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except _ConditionFailed as refused:
-        holder_state = refused.item.get(STATUS, {}).get("S")
-{%- if http_source %}
-        state = State.COMPLETED if holder_state == "COMPLETED" else State.IN_PROGRESS
-        return Claim(key, state, holder=refused.item)
-{%- else %}
-        return Claim(key, State.COMPLETED if holder_state == "COMPLETED" else State.IN_PROGRESS)
-{%- endif %}
-    return Claim(key, State.CLAIMED, token)
-
-
-def complete(claim_result: Claim{% if http_source %}, response: str = ""{% endif %}) -> None:
-    """Mark the unit COMPLETED for the full TTL, if this invocation still holds it.
-
-    The condition on the claim token keeps a copy whose lease lapsed from overwriting the
-    copy that took over. Never raises: the work is done, and failing the unit now would only
-    make it run again. If the write fails, the record stays IN_PROGRESS until its lease ends.
-    """
-    try:
-        _send(
-            "update_item",
-            Key={KEY: {"S": claim_result.key}},
-            UpdateExpression="SET #status = :completed, #expires_at = :expires_at"
-{%- if http_source %}
-            ", #response = :response"
-{%- endif %}
-            " REMOVE #lease_expires_at",
-            ConditionExpression="#claim_token = :token",
-            ExpressionAttributeNames={
-                "#status": STATUS,
-                "#expires_at": EXPIRES_AT,
-                "#lease_expires_at": LEASE_EXPIRES_AT,
-                "#claim_token": CLAIM_TOKEN,
-{%- if http_source %}
-                "#response": RESPONSE,
-{%- endif %}
-            },
-            ExpressionAttributeValues={
-                ":completed": {"S": "COMPLETED"},
-                ":expires_at": {"N": str(int(time.time()) + ttl_seconds())},
-                ":token": {"S": _token(claim_result)},
-{%- if http_source %}
-                ":response": {"S": response},
-{%- endif %}
-            },
-        )
-    except _ConditionFailed:
-        log_decision("lease_lost", claim_result.key, detail="another invocation took over")
-    except StoreUnavailable as error:
-        log_decision("completion_not_recorded", claim_result.key, error=str(error))
-
-
-def release(claim_result: Claim) -> None:
-    """Delete the claim after a failure, so that the retry runs without waiting for the lease.
-
-    Conditioned on the claim token: a copy whose lease lapsed must not delete the record of
-    the copy that took over. Never raises: the failure being handled matters more, and an
-    unreleased claim still ends with its lease.
-    """
-    try:
-        _send(
-            "delete_item",
-            Key={KEY: {"S": claim_result.key}},
-            ConditionExpression="#claim_token = :token",
-            ExpressionAttributeNames={"#claim_token": CLAIM_TOKEN},
-            ExpressionAttributeValues={":token": {"S": _token(claim_result)}},
-        )
-    except _ConditionFailed:
-        log_decision("lease_lost", claim_result.key, detail="another invocation took over")
-    except StoreUnavailable as error:
-        log_decision("release_failed", claim_result.key, error=str(error))
-    else:
-        log_decision("released", claim_result.key)
-{%- if http_source %}
+{%- if source.http %}
 
 
 # HTTP requests: the first response is kept with the record and replayed to every duplicate.
@@ -325,7 +185,7 @@ def respond_once(
     try:
         response = respond()
     except Exception as error:
-        log_decision("failed", key, error=repr(error))
+        log_decision("failed", key, error=repr(error), traceback=traceback.format_exc())
         release(claim_result)
         raise
     status_code = response.get("statusCode")
@@ -373,7 +233,150 @@ def _storable(key: str, response: Response) -> str:
     kept = {name: value for name, value in response.items() if name != "isBase64Encoded"}
     headers = {**(response.get("headers") or {}), BODY_OMITTED_HEADER: "true"}
     return json.dumps({**kept, "headers": headers, "body": ""})
+{%- else %}
+
+
+def run_once(key: str, context: LambdaContext, work: Callable[[], object]) -> Outcome:
+    """Run ``work`` unless the unit under ``key`` has already completed.
+
+    Returns PROCESSED or DUPLICATE. Raises InProgressElsewhere, StoreUnavailable, or
+    whatever ``work`` raised, after releasing the claim so that the retry runs at once.
+    The lease lasts as long as this invocation may: its remaining time.
+    """
+    try:
+        claim_result = claim(key, lease_seconds=context.get_remaining_time_in_millis() / 1000)
+    except StoreUnavailable as error:
+        log_decision("store_unavailable", key, error=str(error))
+        raise
+    if claim_result.state is State.COMPLETED:
+        log_decision("duplicate_skipped", key)
+        return Outcome.DUPLICATE
+    if claim_result.state is State.IN_PROGRESS:
+        log_decision("in_progress", key)
+        raise InProgressElsewhere(key)
+    try:
+        work()
+    except Exception as error:
+        log_decision("failed", key, error=repr(error), traceback=traceback.format_exc())
+        release(claim_result)
+        raise
+    complete(claim_result)
+    log_decision("processed", key)
+    return Outcome.PROCESSED
 {%- endif %}
+
+
+def claim(key: str, lease_seconds: float{% if source.http %}, request_hash: str = ""{% endif %}) -> Claim:
+    """Take the unit with one conditional put, or report who holds it.
+
+    The put wins when there is no record, when the record has expired, or when it is
+    IN_PROGRESS and its lease has ended (the holder crashed or timed out).
+    """
+    now = time.time()
+    token = uuid.uuid4().hex
+    item = {
+        KEY: {"S": key},
+        STATUS: {"S": "IN_PROGRESS"},
+        CLAIM_TOKEN: {"S": token},
+        LEASE_EXPIRES_AT: {"N": _number(now + lease_seconds)},
+        EXPIRES_AT: {"N": str(int(now) + ttl_seconds())},
+{%- if source.http %}
+        REQUEST_HASH: {"S": request_hash},
+{%- endif %}
+    }
+    try:
+        _send(
+            "put_item",
+            Item=item,
+            ConditionExpression=(
+                "attribute_not_exists(#key) OR #expires_at < :now"
+                " OR (#status = :in_progress AND #lease_expires_at < :now)"
+            ),
+            ExpressionAttributeNames={
+                "#key": KEY,
+                "#status": STATUS,
+                "#expires_at": EXPIRES_AT,
+                "#lease_expires_at": LEASE_EXPIRES_AT,
+            },
+            ExpressionAttributeValues={
+                ":now": {"N": _number(now)},
+                ":in_progress": {"S": "IN_PROGRESS"},
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except _ConditionFailed as refused:
+        holder_state = refused.item.get(STATUS, {}).get("S")
+{%- if source.http %}
+        state = State.COMPLETED if holder_state == "COMPLETED" else State.IN_PROGRESS
+        return Claim(key, state, holder=refused.item)
+{%- else %}
+        return Claim(key, State.COMPLETED if holder_state == "COMPLETED" else State.IN_PROGRESS)
+{%- endif %}
+    return Claim(key, State.CLAIMED, token)
+
+
+def complete(claim_result: Claim{% if source.http %}, response: str = ""{% endif %}) -> None:
+    """Mark the unit COMPLETED for the full TTL, if this invocation still holds it.
+
+    The condition on the claim token keeps a copy whose lease lapsed from overwriting the
+    copy that took over. Never raises: the work is done, and failing the unit now would only
+    make it run again. If the write fails, the record stays IN_PROGRESS until its lease ends.
+    """
+    try:
+        _send(
+            "update_item",
+            Key={KEY: {"S": claim_result.key}},
+            UpdateExpression="SET #status = :completed, #expires_at = :expires_at"
+{%- if source.http %}
+            ", #response = :response"
+{%- endif %}
+            " REMOVE #lease_expires_at",
+            ConditionExpression="#claim_token = :token",
+            ExpressionAttributeNames={
+                "#status": STATUS,
+                "#expires_at": EXPIRES_AT,
+                "#lease_expires_at": LEASE_EXPIRES_AT,
+                "#claim_token": CLAIM_TOKEN,
+{%- if source.http %}
+                "#response": RESPONSE,
+{%- endif %}
+            },
+            ExpressionAttributeValues={
+                ":completed": {"S": "COMPLETED"},
+                ":expires_at": {"N": str(int(time.time()) + ttl_seconds())},
+                ":token": {"S": _token(claim_result)},
+{%- if source.http %}
+                ":response": {"S": response},
+{%- endif %}
+            },
+        )
+    except _ConditionFailed:
+        log_decision("lease_lost", claim_result.key, detail="another invocation took over")
+    except StoreUnavailable as error:
+        log_decision("completion_not_recorded", claim_result.key, error=str(error))
+
+
+def release(claim_result: Claim) -> None:
+    """Delete the claim after a failure, so that the retry runs without waiting for the lease.
+
+    Conditioned on the claim token: a copy whose lease lapsed must not delete the record of
+    the copy that took over. Never raises: the failure being handled matters more, and an
+    unreleased claim still ends with its lease.
+    """
+    try:
+        _send(
+            "delete_item",
+            Key={KEY: {"S": claim_result.key}},
+            ConditionExpression="#claim_token = :token",
+            ExpressionAttributeNames={"#claim_token": CLAIM_TOKEN},
+            ExpressionAttributeValues={":token": {"S": _token(claim_result)}},
+        )
+    except _ConditionFailed:
+        log_decision("lease_lost", claim_result.key, detail="another invocation took over")
+    except StoreUnavailable as error:
+        log_decision("release_failed", claim_result.key, error=str(error))
+    else:
+        log_decision("released", claim_result.key)
 
 
 _LEVELS = {
@@ -387,7 +390,7 @@ _LEVELS = {
     "store_unavailable": "ERROR",
     "completion_not_recorded": "ERROR",
     "release_failed": "ERROR",
-{%- if http_source %}
+{%- if source.http %}
     "request_mismatch": "WARNING",
     "response_too_large": "WARNING",
 {%- endif %}
