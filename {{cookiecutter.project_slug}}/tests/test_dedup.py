@@ -227,6 +227,15 @@ def test_throttling_fails_closed_without_running_the_work(dynamodb, context):
     assert ran == []
 
 
+@freeze_time(START)
+def test_without_a_ttl_setting_the_templates_default_applies(dynamodb, stored, monkeypatch):
+    monkeypatch.delenv(dedup.TTL_SECONDS_ENV)
+
+    dedup.claim(KEY, lease_seconds=30)
+
+    assert int(stored(KEY)["expires_at"]) == START_EPOCH + default_ttl_seconds()
+
+
 def test_an_unconfigured_table_name_fails_closed(dynamodb, context, monkeypatch):
     monkeypatch.delenv(dedup.TABLE_NAME_ENV)
     with pytest.raises(dedup.StoreUnavailable, match="DEDUP_TABLE_NAME"):

@@ -49,6 +49,10 @@ def test_the_function_is_told_the_table_and_the_ttl():
     assert variables[dedup.TTL_SECONDS_ENV] == {"Ref": "DedupTtlSeconds"}
 
 
+def test_the_codes_fallback_ttl_is_the_templates_default():
+    assert dedup.DEFAULT_TTL_SECONDS == TTL_DEFAULT
+
+
 def test_the_handler_path_is_the_package_entry_point():
     assert FUNCTION["CodeUri"] == "src/"
     assert FUNCTION["Handler"] == "{{ cookiecutter.package_name }}.handler.lambda_handler"

@@ -1,4 +1,5 @@
 {%- import "sources.j2" as source with context -%}
+{%- import "sam/" ~ cookiecutter.event_source ~ ".yaml.j2" as sam with context -%}
 """Do each unit of work once, although the event source delivers it at least once.
 
 {{ source.name }} may deliver the same {{ source.unit }} to this function more than once:
@@ -55,6 +56,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 TABLE_NAME_ENV = "DEDUP_TABLE_NAME"
 TTL_SECONDS_ENV = "DEDUP_TTL_SECONDS"
 OPERATION_ENV = "DEDUP_OPERATION"
+# template.yaml's DedupTtlSeconds default (README.md says why), for when DEDUP_TTL_SECONDS is unset.
+DEFAULT_TTL_SECONDS = {{ sam.ttl_seconds }}
 
 # Attribute names. template.yaml declares KEY as the partition key and EXPIRES_AT as the TTL.
 KEY = "id"
@@ -409,7 +412,7 @@ def table_name() -> str:
 
 
 def ttl_seconds() -> int:
-    return int(_setting(TTL_SECONDS_ENV))
+    return int(os.environ.get(TTL_SECONDS_ENV) or DEFAULT_TTL_SECONDS)
 
 
 def _setting(name: str) -> str:
