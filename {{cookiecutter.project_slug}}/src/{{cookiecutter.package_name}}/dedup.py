@@ -408,18 +408,14 @@ def log_decision(decision: str, key: str | None, **details: object) -> None:
 
 
 def table_name() -> str:
-    return _setting(TABLE_NAME_ENV)
+    name = os.environ.get(TABLE_NAME_ENV)
+    if not name:
+        raise StoreUnavailable(f"{TABLE_NAME_ENV} is not set (template.yaml sets it)")
+    return name
 
 
 def ttl_seconds() -> int:
     return int(os.environ.get(TTL_SECONDS_ENV) or DEFAULT_TTL_SECONDS)
-
-
-def _setting(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise StoreUnavailable(f"environment variable {name} is not set (template.yaml sets it)")
-    return value
 
 
 def _send(operation: str, **request: Any) -> None:
