@@ -178,11 +178,7 @@ def respond_once(
     released, so that the client's retry runs.
     """
     lease_seconds = context.get_remaining_time_in_millis() / 1000
-    try:
-        claim_result = claim(key, lease_seconds, request_hash)
-    except StoreUnavailable as error:
-        log_decision("store_unavailable", key, error=str(error))
-        raise
+    claim_result = claim(key, lease_seconds, request_hash)
     if claim_result.state is not State.CLAIMED:
         return _replay(claim_result, request_hash)
     try:
@@ -246,11 +242,7 @@ def run_once(key: str, context: LambdaContext, work: Callable[[], object]) -> Ou
     whatever ``work`` raised, after releasing the claim so that the retry runs at once.
     The lease lasts as long as this invocation may: its remaining time.
     """
-    try:
-        claim_result = claim(key, lease_seconds=context.get_remaining_time_in_millis() / 1000)
-    except StoreUnavailable as error:
-        log_decision("store_unavailable", key, error=str(error))
-        raise
+    claim_result = claim(key, lease_seconds=context.get_remaining_time_in_millis() / 1000)
     if claim_result.state is State.COMPLETED:
         log_decision("duplicate_skipped", key)
         return Outcome.DUPLICATE
@@ -273,7 +265,8 @@ def claim(key: str, lease_seconds: float{% if source.http %}, request_hash: str 
     """Take the unit with one conditional put, or report who holds it.
 
     The put wins when there is no record, when the record has expired, or when it is
-    IN_PROGRESS and its lease has ended (the holder crashed or timed out).
+    IN_PROGRESS and its lease has ended (the holder crashed or timed out). Raises
+    StoreUnavailable, logged, when the table cannot be written.
     """
     now = time.time()
     token = uuid.uuid4().hex
@@ -307,6 +300,9 @@ def claim(key: str, lease_seconds: float{% if source.http %}, request_hash: str 
             },
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
+    except StoreUnavailable as error:
+        log_decision("store_unavailable", key, error=str(error))
+        raise
     except _ConditionFailed as refused:
         holder_state = refused.item.get(STATUS, {}).get("S")
 {%- if source.http %}
