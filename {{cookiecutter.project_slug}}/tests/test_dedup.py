@@ -1,12 +1,10 @@
 {%- import "sources.j2" as source with context -%}
-"""The dedup module on its own: claims, leases, expiry, cost and failure, against moto."""
+"""The dedup module on its own: claims, leases, expiry, keys, cost and failure, against moto."""
 
 from __future__ import annotations
 
 import json
-{%- if source.http %}
 from collections.abc import Callable
-{%- endif %}
 from typing import Any
 
 import boto3
@@ -15,27 +13,35 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from freezegun import freeze_time
 
-from {{ cookiecutter.package_name }} import dedup
+{% if source.http -%}
+from {{ cookiecutter.package_name }} import dedup, responses, store
+{% else -%}
+from {{ cookiecutter.package_name }} import dedup, store
+{% endif -%}
 from tools.local_aws import FakeLambdaContext, default_ttl_seconds
 
 KEY = "orders#m-1"
 START = "2026-01-01 12:00:00"
 START_EPOCH = 1767268800
-{%- if source.http %}
 
 
 def run_unit(key: str, context: Any, work: Callable[[], object]) -> None:
-    """One request through dedup.respond_once, with ``work`` as the service's part."""
+{%- if source.http %}
+    """One request through responses.respond_once, with ``work`` as the service's part."""
 
     def respond() -> dict[str, Any]:
         work()
         return {"statusCode": 200, "headers": {}, "body": "{}"}
 
-    dedup.respond_once(key, "the-same-request", context, respond)
+    responses.respond_once(key, "the-same-request", context, respond)
 {%- else %}
-
-run_unit = dedup.run_once  # the one entry the handler uses
+    """One unit through dedup.run_once, the path every handler's units take."""
+    dedup.run_once(key, context, work)
 {%- endif %}
+
+
+def decisions_logged(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
 @pytest.fixture
@@ -67,6 +73,7 @@ def test_a_second_claim_during_the_lease_finds_the_unit_in_progress(dynamodb):
     assert first.state is dedup.State.CLAIMED
     assert second.state is dedup.State.IN_PROGRESS
     assert second.token is None
+    assert second.holder["claim_token"] == {"S": first.token}  # the record it lost to
 
 
 def test_a_claim_after_completion_finds_the_unit_completed(dynamodb):
@@ -115,7 +122,9 @@ def test_release_deletes_the_claim_so_the_retry_runs_at_once(dynamodb, stored):
     assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.CLAIMED
 
 
-def test_a_copy_whose_lease_lapsed_can_neither_complete_nor_release_the_new_claim(dynamodb, stored):
+def test_a_copy_whose_lease_lapsed_can_neither_complete_nor_release_the_new_claim(
+    dynamodb, stored, capsys
+):
     with freeze_time(START) as clock:
         late = dedup.claim(KEY, lease_seconds=30)
         clock.tick(31)
@@ -125,6 +134,25 @@ def test_a_copy_whose_lease_lapsed_can_neither_complete_nor_release_the_new_clai
         assert stored(KEY)["status"] == "IN_PROGRESS"
         dedup.release(late)
         assert stored(KEY)["claim_token"] == current.token
+
+    assert [line["decision"] for line in decisions_logged(capsys)] == ["lease_lost", "lease_lost"]
+
+
+def test_a_completed_unit_cannot_be_released(dynamodb, stored):
+    claim = dedup.claim(KEY, lease_seconds=30)
+    dedup.complete(claim)
+
+    dedup.release(claim)
+
+    assert stored(KEY)["status"] == "COMPLETED"
+
+
+def test_a_completion_sent_twice_is_recognised_as_done_the_second_time(dynamodb, capsys):
+    claim = dedup.claim(KEY, lease_seconds=30)
+    dedup.complete(claim)
+    dedup.complete(claim)  # as when the first one's answer was lost and the client sent it again
+
+    assert [line["decision"] for line in decisions_logged(capsys)] == ["processed", "processed"]
 
 
 def test_a_fresh_unit_costs_two_writes_and_a_duplicate_one(requests_sent, context):
@@ -154,8 +182,7 @@ def test_a_failure_is_logged_with_its_traceback(dynamodb, context, capsys):
     with pytest.raises(ValueError, match="payment declined"):
         run_unit(KEY, context, work)
 
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    (failed,) = [line for line in lines if line["decision"] == "failed"]
+    (failed,) = [line for line in decisions_logged(capsys) if line["decision"] == "failed"]
     assert failed["level"] == "ERROR"
     assert failed["traceback"].rstrip().endswith("ValueError: payment declined")
 
@@ -179,11 +206,51 @@ def test_the_key_is_the_function_name_and_the_unit_id(monkeypatch):
     assert dedup.dedup_key("m-1", context) == "orders#m-1"
 
 
+@pytest.mark.parametrize(
+    "unit_id",
+    ["x" * 3000, "€" * 1000, "bad surrogate \ud800", "sha256:" + "0" * 64],
+    ids=["3000 ASCII characters", "1000 euro signs", "not valid UTF-8", "looks hashed"],
+)
+def test_an_id_too_long_or_unencodable_for_a_key_is_hashed_and_still_works(
+    dynamodb, context, unit_id, capsys
+):
+    key = dedup.dedup_key(unit_id, context)
+    runs: list[str] = []
+
+    run_unit(key, context, lambda: runs.append("run"))
+    run_unit(key, context, lambda: runs.append("run"))
+
+    _, _, stored_id = key.partition("#")
+    assert stored_id.startswith(dedup.HASHED_ID_PREFIX)
+    assert len(key.encode()) < 2048  # DynamoDB's limit for a partition key
+    assert runs == ["run"]
+    assert [line["decision"] for line in decisions_logged(capsys)] == [
+        "processed",
+        "duplicate_skipped",
+    ]
+
+
+def test_ids_up_to_the_readable_limit_stay_readable_and_distinct_ids_stay_distinct(context):
+    readable = "é" * (dedup.MAX_READABLE_ID_BYTES // 2)  # two bytes each in UTF-8
+    assert dedup.dedup_key(readable, context).endswith("#" + readable)
+    longer = [readable + "a", readable + "b"]
+    assert len({dedup.dedup_key(unit_id, context) for unit_id in longer}) == 2
+
+
+@pytest.mark.parametrize("operation", ["orders#v2", "o" * 300])
+def test_an_operation_that_cannot_be_a_key_prefix_is_a_configuration_error(
+    context, monkeypatch, operation
+):
+    monkeypatch.setenv(dedup.OPERATION_ENV, operation)
+    with pytest.raises(store.NotConfigured, match=dedup.OPERATION_ENV):
+        dedup.dedup_key("m-1", context)
+
+
 def test_every_decision_is_one_json_line_that_names_the_key(dynamodb, context, capsys):
     run_unit(KEY, context, lambda: None)
     run_unit(KEY, context, lambda: None)
 
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = decisions_logged(capsys)
     assert [(line["decision"], line["dedup_key"]) for line in lines] == [
         ("processed", KEY),
         ("duplicate_skipped", KEY),
@@ -192,10 +259,10 @@ def test_every_decision_is_one_json_line_that_names_the_key(dynamodb, context, c
 
 
 def test_a_missing_table_fails_closed_without_running_the_work(dynamodb, context, monkeypatch):
-    monkeypatch.setenv(dedup.TABLE_NAME_ENV, "no-such-table")
+    monkeypatch.setenv(store.TABLE_NAME_ENV, "no-such-table")
     ran: list[str] = []
 
-    with pytest.raises(dedup.StoreUnavailable):
+    with pytest.raises(store.StoreUnavailable):
         run_unit(KEY, context, lambda: ran.append("work"))
     assert ran == []
 
@@ -207,44 +274,70 @@ def test_an_unreachable_store_fails_closed_without_running_the_work(context, cap
         endpoint_url="http://127.0.0.1:9",
         config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1),
     )
-    dedup.use_client(closed_port)
+    store.use_client(closed_port)
     ran: list[str] = []
     try:
-        with pytest.raises(dedup.StoreUnavailable):
+        with pytest.raises(store.StoreUnavailable):
             run_unit(KEY, context, lambda: ran.append("work"))
     finally:
-        dedup.use_client(None)
+        store.use_client(None)
     assert ran == []
-    assert json.loads(capsys.readouterr().out)["decision"] == "store_unavailable"
+    assert [line["decision"] for line in decisions_logged(capsys)] == ["store_unavailable"]
 
 
 def test_throttling_fails_closed_without_running_the_work(dynamodb, context):
     ran: list[str] = []
     with Stubber(dynamodb) as stub:
         stub.add_client_error("put_item", "ProvisionedThroughputExceededException")
-        with pytest.raises(dedup.StoreUnavailable):
+        with pytest.raises(store.StoreUnavailable):
             run_unit(KEY, context, lambda: ran.append("work"))
     assert ran == []
 
 
-@freeze_time(START)
-def test_without_a_ttl_setting_the_templates_default_applies(dynamodb, stored, monkeypatch):
-    monkeypatch.delenv(dedup.TTL_SECONDS_ENV)
+@pytest.mark.parametrize("setting", [store.TABLE_NAME_ENV, store.TTL_SECONDS_ENV])
+def test_a_missing_setting_fails_closed_and_says_which(
+    dynamodb, context, monkeypatch, capsys, setting
+):
+    monkeypatch.delenv(setting)
+    ran: list[str] = []
 
-    dedup.claim(KEY, lease_seconds=30)
+    with pytest.raises(store.NotConfigured, match=setting):
+        run_unit(KEY, context, lambda: ran.append("work"))
 
-    assert int(stored(KEY)["expires_at"]) == START_EPOCH + default_ttl_seconds()
+    assert ran == []
+    (line,) = decisions_logged(capsys)
+    assert line["decision"] == "store_unavailable"
+    assert setting in line["error"]
+    assert "template.yaml" in line["error"]
 
 
-def test_an_unconfigured_table_name_fails_closed(dynamodb, context, monkeypatch):
-    monkeypatch.delenv(dedup.TABLE_NAME_ENV)
-    with pytest.raises(dedup.StoreUnavailable, match="DEDUP_TABLE_NAME"):
+@pytest.mark.parametrize("value", ["", "0", "a day", "-5", "3.5"])
+def test_a_ttl_that_is_not_a_whole_number_of_seconds_fails_closed(
+    dynamodb, context, monkeypatch, value
+):
+    monkeypatch.setenv(store.TTL_SECONDS_ENV, value)
+    with pytest.raises(store.NotConfigured, match="whole number of seconds"):
         run_unit(KEY, context, lambda: None)
 
 
-def test_one_client_per_container_created_on_first_use(monkeypatch):
-    dedup.use_client(None)
+@freeze_time(START)
+def test_the_ttl_is_the_one_the_environment_gives(dynamodb, stored, monkeypatch):
+    monkeypatch.setenv(store.TTL_SECONDS_ENV, "7200")
+
+    dedup.complete(dedup.claim(KEY, lease_seconds=30))
+
+    assert int(stored(KEY)["expires_at"]) == START_EPOCH + 7200
+
+
+def test_one_client_per_container_created_on_first_use():
+    store.use_client(None)
     try:
-        assert dedup.dynamodb_client() is dedup.dynamodb_client()
+        assert store.client() is store.client()
     finally:
-        dedup.use_client(None)
+        store.use_client(None)
+
+
+def test_the_client_gives_up_after_three_attempts_and_has_a_connection_per_request():
+    config = store._CLIENT_CONFIG
+    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert config.max_pool_connections == store.MAX_CONCURRENT_REQUESTS

@@ -1,13 +1,16 @@
 """See the point in ten seconds, with no AWS account.
 
 Delivers events/event.json to the handler three times, as an at-least-once event source may,
-against an in-process DynamoDB (moto), and prints what happened to each unit of work.
+against an in-process DynamoDB (moto), with the real service.py, and prints what happened to
+each unit of work; ``--verbose`` prints the JSON decision lines as the function logs them.
 
-Usage: make demo   (or: python -m tools.demo)
+Usage: make demo [ARGS=--verbose]
+   or: PYTHONPATH=src .venv/bin/python -m tools.demo [--verbose]
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -18,8 +21,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from {{ cookiecutter.package_name }} import dedup, handler
-from tools.local_aws import FakeLambdaContext, create_dedup_table, default_ttl_seconds
+from {{ cookiecutter.package_name }} import handler, store
+from tools.local_aws import FakeLambdaContext, create_tables, function_environment
 
 EVENT = Path(__file__).resolve().parent.parent / "events" / "event.json"
 DELIVERIES = 3
@@ -31,40 +34,44 @@ SAYS = {
 }
 
 
-def deliver(event: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
-    """Run the handler once; return its result and the dedup decisions it logged."""
-    logged = io.StringIO()
-    with redirect_stdout(logged):
-        result = handler.lambda_handler(event, FakeLambdaContext())
-    lines = (json.loads(line) for line in logged.getvalue().splitlines())
-    return result, [line for line in lines if "decision" in line]
+def deliver(event: dict[str, Any]) -> tuple[Any, list[str]]:
+    """Run the handler once; return its result (or the error it raised) and what it printed."""
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        try:
+            result: Any = handler.lambda_handler(event, FakeLambdaContext())
+        except Exception as error:
+            result = f"raised {error!r}"
+    return result, printed.getvalue().splitlines()
 
 
-def main() -> None:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="demo",
-        AWS_SECRET_ACCESS_KEY="demo",
-        AWS_DEFAULT_REGION="us-east-1",
-        DEDUP_TABLE_NAME="dedup-demo",
-        DEDUP_TTL_SECONDS=str(default_ttl_seconds()),
-    )
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Deliver events/event.json three times.")
+    parser.add_argument("--verbose", action="store_true", help="print the JSON log lines too")
+    verbose = parser.parse_args(argv).verbose
+    os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")
+    os.environ.update(AWS_DEFAULT_REGION="us-east-1", **function_environment())
     event = json.loads(EVENT.read_text(encoding="utf-8"))
     with mock_aws():
         client = boto3.client("dynamodb")
-        create_dedup_table(client, "dedup-demo")
-        dedup.use_client(client)
+        os.environ.update(create_tables(client))
+        store.use_client(client)
         print(f"Delivering {EVENT.name} {DELIVERIES} times (in-process DynamoDB, no AWS):")
-        seen: list[dict[str, Any]] = []
+        decided: list[dict[str, Any]] = []
         for number in range(1, DELIVERIES + 1):
-            result, decisions = deliver(event)
-            seen += decisions
+            result, lines = deliver(event)
             print(f"\ndelivery {number}:")
-            for decision in decisions:
-                said = SAYS.get(decision["decision"], decision["decision"])
-                print(f"  {decision['dedup_key']}: {said}")
+            for line in lines:
+                entry = json.loads(line) if line.startswith("{") else {}
+                if "decision" in entry:
+                    decided.append(entry)
+                    said = SAYS.get(entry["decision"], entry["decision"])
+                    print(f"  {entry['dedup_key']}: {said}")
+                if verbose:
+                    print(f"    {line}")
             print(f"  handler returned: {json.dumps(result)}")
-    units = {decision["dedup_key"] for decision in seen}
-    runs = sum(decision["decision"] == "processed" for decision in seen)
+    units = {entry["dedup_key"] for entry in decided}
+    runs = sum(entry["decision"] == "processed" for entry in decided)
     print(f"\n{len(units)} unit(s) delivered {DELIVERIES} times each; the work ran {runs} time(s).")
 
 

@@ -1,11 +1,12 @@
 """Local stand-ins for what AWS provides at run time, shared by the tests and the demo.
 
-The dedup table is built from template.yaml's own definition, so the tests and the deployed
-stack cannot drift apart.
+The tables are built from template.yaml's own definitions, and the function's settings are
+read from its environment there, so the tests and the deployed stack cannot drift apart.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+FUNCTION = "ProcessorFunction"
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -42,11 +44,37 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
         return yaml.load(stream, Loader=_CloudFormationLoader)
 
 
+def function_environment(template: dict[str, Any] | None = None) -> dict[str, str]:
+    """The function's environment as a deployed stack sets it: literals as written, a !Ref
+    to a parameter as its default, a !Ref to a resource as the resource's logical id."""
+    template = template or load_template()
+    variables = template["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
+    parameters = template.get("Parameters", {})
+    environment = {}
+    for name, value in variables.items():
+        if isinstance(value, dict) and "Ref" in value:
+            target = value["Ref"]
+            value = parameters[target]["Default"] if target in parameters else target
+        environment[name] = str(value)
+    return environment
+
+
+def table_properties(logical_id: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Properties of the AWS::DynamoDB::Table called ``logical_id`` in template.yaml."""
+    resource = (template or load_template())["Resources"][logical_id]
+    if resource["Type"] != "AWS::DynamoDB::Table":
+        raise ValueError(f"{logical_id} is a {resource['Type']}, not an AWS::DynamoDB::Table")
+    return resource["Properties"]
+
+
+def dedup_table_id(template: dict[str, Any] | None = None) -> str:
+    """The dedup table's logical id: the table the function's DEDUP_TABLE_NAME refers to."""
+    return function_environment(template)["DEDUP_TABLE_NAME"]
+
+
 def dedup_table_properties(template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The Properties of the template's one AWS::DynamoDB::Table."""
-    resources = (template or load_template())["Resources"]
-    (table,) = [r for r in resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
-    return table["Properties"]
+    template = template or load_template()
+    return table_properties(dedup_table_id(template), template)
 
 
 def default_ttl_seconds(template: dict[str, Any] | None = None) -> int:
@@ -54,29 +82,62 @@ def default_ttl_seconds(template: dict[str, Any] | None = None) -> int:
     return int((template or load_template())["Parameters"]["DedupTtlSeconds"]["Default"])
 
 
-def create_dedup_table(client: Any, table_name: str) -> None:
-    """Create the dedup table as template.yaml defines it, TTL included."""
-    properties = dedup_table_properties()
+def create_table(client: Any, table_name: str, logical_id: str) -> None:
+    """Create the table ``logical_id`` as template.yaml defines it, under ``table_name``."""
+    properties = table_properties(logical_id)
     client.create_table(
         TableName=table_name,
         KeySchema=properties["KeySchema"],
         AttributeDefinitions=properties["AttributeDefinitions"],
         BillingMode=properties["BillingMode"],
     )
-    ttl = properties["TimeToLiveSpecification"]
-    client.update_time_to_live(
-        TableName=table_name,
-        TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
-    )
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl:
+        client.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={
+                "AttributeName": ttl["AttributeName"],
+                "Enabled": ttl["Enabled"],
+            },
+        )
+
+
+def create_dedup_table(client: Any, table_name: str) -> None:
+    """Create the dedup table as template.yaml defines it, TTL included."""
+    create_table(client, table_name, dedup_table_id())
+
+
+def create_tables(client: Any, suffix: str = "") -> dict[str, str]:
+    """Create every table the function's environment names, each under a name of its own.
+
+    Returns the environment variables that name them (DEDUP_TABLE_NAME, ...), to set for
+    the function: with a ``suffix``, tests can make fresh tables on one endpoint.
+    """
+    template = load_template()
+    environment = {}
+    for variable, target in function_environment(template).items():
+        resource = template["Resources"].get(target, {})
+        if variable.endswith("_TABLE_NAME") and resource.get("Type") == "AWS::DynamoDB::Table":
+            table_name = f"{target}{suffix}"
+            create_table(client, table_name, target)
+            environment[variable] = table_name
+    return environment
 
 
 @dataclass
 class FakeLambdaContext:
-    """The attributes of the Lambda context object that the handler uses."""
+    """The attributes of the Lambda context object that the handler uses.
+
+    The remaining time is ``remaining_millis``, or, with a ``deadline`` (epoch seconds), the
+    time left until then by the clock (the real one, or freezegun's).
+    """
 
     function_name: str = "{{ cookiecutter.project_slug }}-ProcessorFunction"
     remaining_millis: int = 30_000
+    deadline: float | None = None
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
+        if self.deadline is None:
+            return self.remaining_millis
+        return max(0, int((self.deadline - time.time()) * 1000))

@@ -1,5 +1,4 @@
 {%- import "sources.j2" as source with context -%}
-{%- import "sam/" ~ cookiecutter.event_source ~ ".yaml.j2" as sam with context -%}
 """Do each unit of work once, although the event source delivers it at least once.
 
 {{ source.name }} may deliver the same {{ source.unit }} to this function more than once:
@@ -21,63 +20,51 @@ A unit's record moves like this::
                         v      |
                       (none) --+
 
-Each arrow is a single conditional write, so two racing copies cannot both win, and no
-read is ever needed: a fresh unit costs two requests (claim, complete) and a duplicate one
-(the refused claim, which returns the record it lost to). Expiry is compared inside the
-condition because DynamoDB's TTL deletes expired items only eventually, often days late.
+Each arrow is one conditional write, so two racing copies cannot both win, and no read is
+ever needed: a fresh unit costs two requests (claim, complete) and a duplicate one (the
+refused claim, which returns the record it lost to). Every claim carries a random token, and
+complete and release act only on a record that still holds theirs: a copy whose lease lapsed
+cannot touch the record of the copy that took over, and a write whose answer was lost (the
+client sent it again) recognises its own token on the retry instead of mistaking itself for
+another copy. Expiry is compared inside the condition because DynamoDB's TTL deletes expired
+items only eventually, often days late.
 
-When the table cannot be reached, no work runs and nothing is acknowledged
-(:class:`StoreUnavailable`): a late retry is cheap, a lost or doubled unit is not.
-{%- if source.http %}
-
-For HTTP requests the record also keeps a hash of the request (method, path, body) and, once
-done, the response: a duplicate gets that response again, marked as a replay; the same key
-with a different request is refused; a 5xx response is a failure, so it is not kept.
-{%- endif %}
+DynamoDB writes that the work enlists (effects.py) are committed in one transaction with the
+completion: they happen exactly once. When the table cannot be reached, no work runs and
+nothing is acknowledged (:class:`StoreUnavailable`): a late retry is cheap, a lost or doubled
+unit is not.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import time
 import traceback
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-import boto3
-from botocore.client import BaseClient
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from . import decisions, effects, store
+from .store import StoreUnavailable as StoreUnavailable
 
-TABLE_NAME_ENV = "DEDUP_TABLE_NAME"
-TTL_SECONDS_ENV = "DEDUP_TTL_SECONDS"
 OPERATION_ENV = "DEDUP_OPERATION"
-# template.yaml's DedupTtlSeconds default (README.md says why), for when DEDUP_TTL_SECONDS is unset.
-DEFAULT_TTL_SECONDS = {{ sam.ttl_seconds }}
 
 # Attribute names. template.yaml declares KEY as the partition key and EXPIRES_AT as the TTL.
 KEY = "id"
-STATUS = "status"
+STATUS = "status"  # IN_PROGRESS or COMPLETED
 EXPIRES_AT = "expires_at"  # epoch seconds: when the record stops counting (and TTL may delete it)
 LEASE_EXPIRES_AT = "lease_expires_at"  # epoch seconds: when an IN_PROGRESS claim may be taken over
-CLAIM_TOKEN = "claim_token"  # proves which invocation holds the claim
-{%- if source.http %}
-REQUEST_HASH = "request_hash"  # what the request was: the same key must come with the same one
-RESPONSE = "response"  # the first response, as JSON: what every duplicate gets
-{%- endif %}
+CLAIM_TOKEN = "claim_token"  # which claim wrote the record
 
-# Fail fast: a unit that waits out long retries here is better retried by the event source.
-_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},  # the first try and two retries
-    connect_timeout=2,
-    read_timeout=2,
-)
-
-_client: BaseClient | None = None
+# A unit id goes into the key as it is when it is short and valid UTF-8; any other id (DynamoDB
+# keys hold at most 2048 bytes) goes in as HASHED_ID_PREFIX + its SHA-256, as does an id that
+# itself starts with that prefix, so that no readable id can stand for a hashed one.
+MAX_READABLE_ID_BYTES = 512
+HASHED_ID_PREFIX = "sha256:"
+MAX_OPERATION_BYTES = 256
 
 
 class LambdaContext(Protocol):
@@ -94,15 +81,6 @@ class State(Enum):
     CLAIMED = "claimed"  # this invocation now holds the unit: do the work
     COMPLETED = "completed"  # done before: skip it
     IN_PROGRESS = "in_progress"  # another invocation holds it: do not acknowledge
-{%- if not source.http %}
-
-
-class Outcome(Enum):
-    """What :func:`run_once` did with a unit."""
-
-    PROCESSED = "processed"
-    DUPLICATE = "duplicate"
-{%- endif %}
 
 
 @dataclass(frozen=True)
@@ -112,176 +90,103 @@ class Claim:
     key: str
     state: State
     token: str | None = None
-{%- if source.http %}
-    holder: dict[str, Any] | None = None  # the record a refused claim lost to
-{%- endif %}
-
-
-class StoreUnavailable(Exception):
-    """The dedup table could not be written (or is not configured): run nothing, ack nothing."""
+    holder: store.Item = field(default_factory=dict)  # the record a refused claim lost to
 
 
 class InProgressElsewhere(Exception):
-    """Another invocation is working on this unit: report it failed so that it comes back."""
+    """Another invocation holds this unit: report it failed so that it comes back."""
 
 
-class _ConditionFailed(Exception):
-    def __init__(self, item: dict[str, Any]) -> None:
-        super().__init__("condition failed")
-        self.item = item
-
-
-def dynamodb_client() -> BaseClient:
-    """The DynamoDB client: one per container, created on first use (not at import)."""
-    global _client
-    if _client is None:
-        _client = boto3.client("dynamodb", config=_CLIENT_CONFIG)
-    return _client
-
-
-def use_client(client: BaseClient | None) -> None:
-    """Replace the client (tests pass one bound to moto); ``None`` goes back to the default."""
-    global _client
-    _client = client
+def operation(context: LambdaContext) -> str:
+    """The first part of every key: DEDUP_OPERATION if set, else the function's name."""
+    name = os.environ.get(OPERATION_ENV) or context.function_name
+    if "#" in name or len(name.encode()) > MAX_OPERATION_BYTES:
+        raise store.NotConfigured(
+            f"{OPERATION_ENV} {name!r} must not contain '#' nor be over {MAX_OPERATION_BYTES} bytes"
+        )
+    return name
 
 
 def dedup_key(unit_id: str, context: LambdaContext) -> str:
-    """``<operation>#<unit id>``: the operation is DEDUP_OPERATION, else the function name."""
-    operation = os.environ.get(OPERATION_ENV) or context.function_name
-    return f"{operation}#{unit_id}"
-{%- if source.http %}
-
-
-# HTTP requests: the first response is kept with the record and replayed to every duplicate.
-
-REPLAYED_HEADER = "Idempotency-Replayed"
-BODY_OMITTED_HEADER = "Idempotency-Body-Omitted"
-# A DynamoDB item holds at most 400 KB (409,600 bytes), its key and other attributes included.
-# Those take a few hundred bytes; the rest of the headroom is for safety.
-MAX_STORED_RESPONSE_BYTES = 350_000
-
-Response = dict[str, Any]
-
-
-class RequestMismatch(Exception):
-    """The key came with a different request before (method, path or body): refuse it."""
-
-
-def respond_once(
-    key: str, request_hash: str, context: LambdaContext, respond: Callable[[], Response]
-) -> Response:
-    """Answer the request under ``key`` with ``respond()`` once; answer duplicates from the record.
-
-    A duplicate gets the stored response again, with REPLAYED_HEADER. Raises RequestMismatch,
-    InProgressElsewhere, StoreUnavailable, or whatever ``respond`` raised, after releasing the
-    claim. A 5xx response is a failure too: it is returned but not stored, and the claim is
-    released, so that the client's retry runs.
-    """
-    lease_seconds = context.get_remaining_time_in_millis() / 1000
-    claim_result = claim(key, lease_seconds, request_hash)
-    if claim_result.state is not State.CLAIMED:
-        return _replay(claim_result, request_hash)
+    """``<operation>#<unit id>``, the unit id hashed when it is long or not valid UTF-8."""
     try:
-        response = respond()
-    except Exception as error:
-        log_decision("failed", key, error=repr(error), traceback=traceback.format_exc())
-        release(claim_result)
-        raise
-    status_code = response.get("statusCode")
-    if isinstance(status_code, int) and status_code >= 500:
-        log_decision("failed", key, status_code=status_code)
-        release(claim_result)
-        return response
-    complete(claim_result, _storable(key, response))
-    log_decision("processed", key)
-    return response
+        readable = len(unit_id.encode()) <= MAX_READABLE_ID_BYTES
+    except UnicodeEncodeError:  # a lone surrogate, from JSON such as "\ud800"
+        readable = False
+    if not readable or unit_id.startswith(HASHED_ID_PREFIX):
+        digest = hashlib.sha256(unit_id.encode("utf-8", "surrogatepass")).hexdigest()
+        unit_id = HASHED_ID_PREFIX + digest
+    return f"{operation(context)}#{unit_id}"
 
 
-def _replay(refused: Claim, request_hash: str) -> Response:
-    """The answer to a refused claim: a mismatch, still in progress, or the stored response."""
-    holder = refused.holder or {}
-    if holder.get(REQUEST_HASH, {}).get("S") != request_hash:
-        log_decision("request_mismatch", refused.key)
-        raise RequestMismatch(refused.key)
-    if refused.state is State.IN_PROGRESS:
-        log_decision("in_progress", refused.key)
-        raise InProgressElsewhere(refused.key)
-    log_decision("duplicate_skipped", refused.key)
-    response = json.loads(holder[RESPONSE]["S"])
-    response["headers"] = {**(response.get("headers") or {}), REPLAYED_HEADER: "true"}
-    return response
+def lease_seconds(context: LambdaContext) -> float:
+    """A claim lasts as long as this invocation may: its remaining time."""
+    return context.get_remaining_time_in_millis() / 1000
 
 
-def _storable(key: str, response: Response) -> str:
-    """The response as JSON for the record; without its body when it would not fit.
+def run_once(key: str, context: LambdaContext, work: Callable[[], object]) -> bool:
+    """Run ``work`` unless the unit under ``key`` has already completed; True if it ran now.
 
-    Duplicates of a response stored without its body get its status code and headers, an
-    empty body and BODY_OMITTED_HEADER: the work is done, and is not done again.
+    Returns once the unit may be acknowledged (False: it was a duplicate). Raises
+    InProgressElsewhere, StoreUnavailable, or whatever ``work`` raised, after releasing the
+    claim so that the retry runs at once.
     """
-    stored = json.dumps(response)
-    size = len(stored.encode())
-    if size <= MAX_STORED_RESPONSE_BYTES:
-        return stored
-    log_decision(
-        "response_too_large",
-        key,
-        size_bytes=size,
-        limit_bytes=MAX_STORED_RESPONSE_BYTES,
-        detail="stored without its body: duplicates get the status code and headers only",
-    )
-    kept = {name: value for name, value in response.items() if name != "isBase64Encoded"}
-    headers = {**(response.get("headers") or {}), BODY_OMITTED_HEADER: "true"}
-    return json.dumps({**kept, "headers": headers, "body": ""})
-{%- else %}
+    claimed = claim(key, lease_seconds(context))
+    if not admit(claimed):
+        return False
+    _, writes = attempt(claimed, work)
+    complete(claimed, writes=writes)
+    return True
 
 
-def run_once(key: str, context: LambdaContext, work: Callable[[], object]) -> Outcome:
-    """Run ``work`` unless the unit under ``key`` has already completed.
+def admit(claimed: Claim) -> bool:
+    """True when this invocation holds the unit; False for a duplicate of a completed one.
 
-    Returns PROCESSED or DUPLICATE. Raises InProgressElsewhere, StoreUnavailable, or
-    whatever ``work`` raised, after releasing the claim so that the retry runs at once.
-    The lease lasts as long as this invocation may: its remaining time.
+    Raises InProgressElsewhere when another invocation holds it. Reports either refusal.
     """
-    claim_result = claim(key, lease_seconds=context.get_remaining_time_in_millis() / 1000)
-    if claim_result.state is State.COMPLETED:
-        log_decision("duplicate_skipped", key)
-        return Outcome.DUPLICATE
-    if claim_result.state is State.IN_PROGRESS:
-        log_decision("in_progress", key)
-        raise InProgressElsewhere(key)
+    if claimed.state is State.COMPLETED:
+        decisions.report("duplicate_skipped", claimed.key)
+        return False
+    if claimed.state is State.IN_PROGRESS:
+        decisions.report("in_progress", claimed.key)
+        raise InProgressElsewhere(claimed.key)
+    return True
+
+
+def attempt(claimed: Claim, work: Callable[[], Any]) -> tuple[Any, list[effects.Write]]:
+    """Run the work of a claimed unit; return what it returned and the writes it enlisted.
+
+    When the work raises, the failure is reported, the claim released, and the error raised.
+    """
     try:
-        work()
+        with effects.collecting(claimed.key) as writes:
+            result = work()
     except Exception as error:
-        log_decision("failed", key, error=repr(error), traceback=traceback.format_exc())
-        release(claim_result)
+        decisions.report("failed", claimed.key, error=repr(error), traceback=traceback.format_exc())
+        release(claimed)
         raise
-    complete(claim_result)
-    log_decision("processed", key)
-    return Outcome.PROCESSED
-{%- endif %}
+    return result, writes
 
 
-def claim(key: str, lease_seconds: float{% if source.http %}, request_hash: str = ""{% endif %}) -> Claim:
-    """Take the unit with one conditional put, or report who holds it.
+def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> Claim:
+    """Take the unit with one conditional put (with ``record``'s attributes), or say who has it.
 
     The put wins when there is no record, when the record has expired, or when it is
     IN_PROGRESS and its lease has ended (the holder crashed or timed out). Raises
-    StoreUnavailable, logged, when the table cannot be written.
+    StoreUnavailable, reported, when the table cannot be written.
     """
-    now = time.time()
     token = uuid.uuid4().hex
-    item = {
-        KEY: {"S": key},
-        STATUS: {"S": "IN_PROGRESS"},
-        CLAIM_TOKEN: {"S": token},
-        LEASE_EXPIRES_AT: {"N": _number(now + lease_seconds)},
-        EXPIRES_AT: {"N": str(int(now) + ttl_seconds())},
-{%- if source.http %}
-        REQUEST_HASH: {"S": request_hash},
-{%- endif %}
-    }
     try:
-        _send(
+        now = time.time()
+        item = {
+            KEY: {"S": key},
+            STATUS: {"S": "IN_PROGRESS"},
+            CLAIM_TOKEN: {"S": token},
+            LEASE_EXPIRES_AT: {"N": _number(now + lease_seconds)},
+            EXPIRES_AT: {"N": str(int(now) + store.ttl_seconds())},
+            **(record or {}),
+        }
+        store.send(
             "put_item",
             Item=item,
             ConditionExpression=(
@@ -301,135 +206,154 @@ def claim(key: str, lease_seconds: float{% if source.http %}, request_hash: str 
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except StoreUnavailable as error:
-        log_decision("store_unavailable", key, error=str(error))
+        decisions.report("store_unavailable", key, error=str(error))
         raise
-    except _ConditionFailed as refused:
-        holder_state = refused.item.get(STATUS, {}).get("S")
-{%- if source.http %}
-        state = State.COMPLETED if holder_state == "COMPLETED" else State.IN_PROGRESS
-        return Claim(key, state, holder=refused.item)
-{%- else %}
-        return Claim(key, State.COMPLETED if holder_state == "COMPLETED" else State.IN_PROGRESS)
-{%- endif %}
+    except store.ConditionFailed as refused:
+        holder = refused.item
+        if _token_of(holder) == token:  # this put landed; the retry of its lost answer did not
+            return Claim(key, State.CLAIMED, token)
+        completed = holder.get(STATUS, {}).get("S") == "COMPLETED"
+        return Claim(key, State.COMPLETED if completed else State.IN_PROGRESS, holder=holder)
     return Claim(key, State.CLAIMED, token)
 
 
-def complete(claim_result: Claim{% if source.http %}, response: str = ""{% endif %}) -> None:
-    """Mark the unit COMPLETED for the full TTL, if this invocation still holds it.
+def complete(
+    claimed: Claim, record: store.Item | None = None, writes: Sequence[effects.Write] = ()
+) -> None:
+    """Mark the unit COMPLETED for the full TTL, with ``record``'s attributes and ``writes``.
 
-    The condition on the claim token keeps a copy whose lease lapsed from overwriting the
-    copy that took over. Never raises: the work is done, and failing the unit now would only
-    make it run again. If the write fails, the record stays IN_PROGRESS until its lease ends.
+    Returns once the unit may be acknowledged, and reports how it ended. Without enlisted
+    writes that is always: the work is done, and failing the unit now would only make it run
+    again (if the write fails, the record stays IN_PROGRESS until its lease ends). With them,
+    the writes and the completion commit together or not at all, so the unit is acknowledged
+    only once they have: otherwise this raises InProgressElsewhere (another copy took the unit
+    over, and does the writes), StoreUnavailable (nothing was committed, and the claim is
+    released for the retry), or effects.WriteRefused (a write's own condition failed: the
+    work failed).
     """
     try:
-        _send(
-            "update_item",
-            Key={KEY: {"S": claim_result.key}},
-            UpdateExpression="SET #status = :completed, #expires_at = :expires_at"
-{%- if source.http %}
-            ", #response = :response"
-{%- endif %}
-            " REMOVE #lease_expires_at",
-            ConditionExpression="#claim_token = :token",
-            ExpressionAttributeNames={
-                "#status": STATUS,
-                "#expires_at": EXPIRES_AT,
-                "#lease_expires_at": LEASE_EXPIRES_AT,
-                "#claim_token": CLAIM_TOKEN,
-{%- if source.http %}
-                "#response": RESPONSE,
-{%- endif %}
-            },
-            ExpressionAttributeValues={
-                ":completed": {"S": "COMPLETED"},
-                ":expires_at": {"N": str(int(time.time()) + ttl_seconds())},
-                ":token": {"S": _token(claim_result)},
-{%- if source.http %}
-                ":response": {"S": response},
-{%- endif %}
-            },
-        )
-    except _ConditionFailed:
-        log_decision("lease_lost", claim_result.key, detail="another invocation took over")
+        update = _completion(claimed, record)
+        if writes:
+            _commit(claimed, update, writes)
+        else:
+            store.send("update_item", **update)
+    except store.ConditionFailed as refused:
+        if _is_own(refused.item, claimed):  # an earlier try landed; its answer was lost
+            decisions.report("processed", claimed.key)
+            return
+        decisions.report("lease_lost", claimed.key, detail="another invocation took over")
+        if writes:  # none of this copy's writes landed: the copy that took over does them
+            raise InProgressElsewhere(claimed.key) from None
+        return
     except StoreUnavailable as error:
-        log_decision("completion_not_recorded", claim_result.key, error=str(error))
+        if writes and release(claimed):  # the transaction had committed after all
+            return
+        decisions.report("completion_not_recorded", claimed.key, error=str(error))
+        if writes:
+            raise
+        return
+    decisions.report("processed", claimed.key)
 
 
-def release(claim_result: Claim) -> None:
+def release(claimed: Claim) -> bool:
     """Delete the claim after a failure, so that the retry runs without waiting for the lease.
 
-    Conditioned on the claim token: a copy whose lease lapsed must not delete the record of
-    the copy that took over. Never raises: the failure being handled matters more, and an
-    unreleased claim still ends with its lease.
+    Conditioned on the claim token, and on the unit not being completed: a copy whose lease
+    lapsed must not delete the record of the copy that took over. Never raises: the failure
+    being handled matters more, and an unreleased claim still ends with its lease. Returns
+    True only when there was nothing to release because this claim's completion committed
+    (a transaction whose answer was lost: see complete).
     """
     try:
-        _send(
+        store.send(
             "delete_item",
-            Key={KEY: {"S": claim_result.key}},
-            ConditionExpression="#claim_token = :token",
-            ExpressionAttributeNames={"#claim_token": CLAIM_TOKEN},
-            ExpressionAttributeValues={":token": {"S": _token(claim_result)}},
+            Key={KEY: {"S": claimed.key}},
+            ConditionExpression="#claim_token = :token AND #status = :in_progress",
+            ExpressionAttributeNames={"#claim_token": CLAIM_TOKEN, "#status": STATUS},
+            ExpressionAttributeValues={
+                ":token": {"S": _token(claimed)},
+                ":in_progress": {"S": "IN_PROGRESS"},
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-    except _ConditionFailed:
-        log_decision("lease_lost", claim_result.key, detail="another invocation took over")
+    except store.ConditionFailed as refused:
+        if _is_own(refused.item, claimed):  # only its own completion refuses a claim's release
+            decisions.report("processed", claimed.key)
+            return True
+        if refused.item:
+            decisions.report("lease_lost", claimed.key, detail="another invocation took over")
+            return False
+        # No record at all: an earlier try of this delete landed and its answer was lost.
     except StoreUnavailable as error:
-        log_decision("release_failed", claim_result.key, error=str(error))
-    else:
-        log_decision("released", claim_result.key)
+        decisions.report("release_failed", claimed.key, error=str(error))
+        return False
+    decisions.report("released", claimed.key)
+    return False
 
 
-_LEVELS = {
-    "processed": "INFO",
-    "duplicate_skipped": "INFO",
-    "released": "INFO",
-    "in_progress": "WARNING",
-    "lease_lost": "WARNING",
-    "failed": "ERROR",
-    "unidentified": "ERROR",
-    "store_unavailable": "ERROR",
-    "completion_not_recorded": "ERROR",
-    "release_failed": "ERROR",
-{%- if source.http %}
-    "request_mismatch": "WARNING",
-    "response_too_large": "WARNING",
-{%- endif %}
-}
+def _completion(claimed: Claim, record: store.Item | None) -> dict[str, Any]:
+    """The conditional update that marks a claimed unit COMPLETED, as request parameters."""
+    names = {"#status": STATUS, "#lease": LEASE_EXPIRES_AT, "#token": CLAIM_TOKEN}
+    values = {
+        ":completed": {"S": "COMPLETED"},
+        ":in_progress": {"S": "IN_PROGRESS"},
+        ":token": {"S": _token(claimed)},
+    }
+    assignments = ["#status = :completed"]
+    kept = {EXPIRES_AT: {"N": str(int(time.time()) + store.ttl_seconds())}, **(record or {})}
+    for index, (name, value) in enumerate(kept.items()):
+        names[f"#set{index}"], values[f":set{index}"] = name, value
+        assignments.append(f"#set{index} = :set{index}")
+    return {
+        "Key": {KEY: {"S": claimed.key}},
+        "UpdateExpression": f"SET {', '.join(assignments)} REMOVE #lease",
+        "ConditionExpression": "#token = :token AND #status = :in_progress",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
 
 
-def log_decision(decision: str, key: str | None, **details: object) -> None:
-    """Print one JSON object on one line: Lambda ships stdout to CloudWatch Logs line by line,
-    and Logs Insights reads the fields of a JSON line without any parse step."""
-    entry = {"level": _LEVELS.get(decision, "INFO"), "decision": decision, "dedup_key": key}
-    print(json.dumps({**entry, **details}, default=str), flush=True)
-
-
-def table_name() -> str:
-    name = os.environ.get(TABLE_NAME_ENV)
-    if not name:
-        raise StoreUnavailable(f"{TABLE_NAME_ENV} is not set (template.yaml sets it)")
-    return name
-
-
-def ttl_seconds() -> int:
-    return int(os.environ.get(TTL_SECONDS_ENV) or DEFAULT_TTL_SECONDS)
-
-
-def _send(operation: str, **request: Any) -> None:
-    """Send one conditional write; turn every failure into _ConditionFailed or StoreUnavailable."""
+def _commit(claimed: Claim, update: dict[str, Any], writes: Sequence[effects.Write]) -> None:
+    """The enlisted writes and the completion, in one transaction (see complete)."""
+    completion = {"Update": {"TableName": store.table_name(), **update}}
     try:
-        getattr(dynamodb_client(), operation)(TableName=table_name(), **request)
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise _ConditionFailed(error.response.get("Item", {})) from None
-        raise StoreUnavailable(str(error)) from error
-    except BotoCoreError as error:
-        raise StoreUnavailable(str(error)) from error
+        # The token makes DynamoDB answer a retry of a transaction that committed with
+        # success (for 10 minutes) instead of running it again.
+        store.call(
+            "transact_write_items",
+            TransactItems=[*writes, completion],
+            ClientRequestToken=_token(claimed),
+        )
+    except store.TransactionCanceled as canceled:
+        *for_writes, for_completion = canceled.reasons or [{}]
+        if for_completion.get("Code") == "ConditionalCheckFailed":
+            raise store.ConditionFailed(for_completion.get("Item", {})) from None
+        refused = [
+            index
+            for index, reason in enumerate(for_writes)
+            if reason.get("Code") in ("ConditionalCheckFailed", "ValidationError")
+        ]
+        if refused:
+            error = effects.WriteRefused(refused, [for_writes[i] for i in refused])
+            decisions.report("failed", claimed.key, error=repr(error))
+            release(claimed)
+            raise error from None
+        raise StoreUnavailable(f"transaction canceled: {canceled}") from None
 
 
-def _token(claim_result: Claim) -> str:
-    if claim_result.token is None:
-        raise ValueError(f"{claim_result.key} was not claimed by this invocation")
-    return claim_result.token
+def _is_own(item: store.Item, claimed: Claim) -> bool:
+    return _token_of(item) == claimed.token
+
+
+def _token_of(item: store.Item) -> str | None:
+    return item.get(CLAIM_TOKEN, {}).get("S")
+
+
+def _token(claimed: Claim) -> str:
+    if claimed.token is None:
+        raise ValueError(f"{claimed.key} was not claimed by this invocation")
+    return claimed.token
 
 
 def _number(seconds: float) -> str:
