@@ -23,7 +23,10 @@ from conftest import (
 
 # Every baked project holds exactly these files, whatever the source (the contract's layout).
 FILES = {
+    ".github/dependabot.yml",
+    ".github/workflows/ci.yml",
     ".gitignore",
+    ".pre-commit-config.yaml",
     "Makefile",
     "README.md",
     "pyproject.toml",
@@ -44,7 +47,7 @@ FILES = {
     "tools/local_aws.py",
     "tools/validate_template.py",
 }
-UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter")
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter")  # ${{ }} is GitHub's, on purpose
 
 
 def files_in(project: Path) -> set[str]:
