@@ -1,14 +1,18 @@
-"""The generated CI, Dependabot, pre-commit and .gitignore files.
+"""The generated CI, Dependabot and pre-commit files, and the template README's own commands.
 
 Each bake is checked with the tools GitHub, Dependabot and pre-commit rely on: actionlint,
 their published JSON schemas (check-jsonschema's vendored copies) and pre-commit's validator,
 all installed from requirements-dev.txt. `test_each_check_refuses_a_broken_file` shows that
-each check fails on a broken copy, so a pass means something.
+each check fails on a broken copy, so a pass means something. The README's commands that need
+no network (cookiecutter, cruft create/check/update/link, the conflict searches) run against a
+git copy of this template in place of `gh:org/dedup-template`.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +27,8 @@ BIN = Path(sys.executable).parent  # this venv's actionlint, check-jsonschema, p
 WORKFLOW = ".github/workflows/ci.yml"
 DEPENDABOT = ".github/dependabot.yml"
 PRE_COMMIT = ".pre-commit-config.yaml"
+README = (TEMPLATE_DIR / "README.md").read_text(encoding="utf-8")
+HOSTED = "gh:org/dedup-template"
 
 
 def tool(name: str, *args: str, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -224,9 +230,138 @@ def test_gitignore_keeps_out_what_tools_leave_behind_but_not_samconfig(bake):
     assert ignored == left_behind
 
 
+# The template README's commands ---------------------------------------------------------------
+
+
+def readme_commands() -> list[str]:
+    """Each command in the README's ```bash blocks, without its trailing comment."""
+    blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
+    lines = [line for block in blocks for line in block.splitlines()]
+    return [re.sub(r"\s+#\s.*$", "", line).strip() for line in lines if line.strip()]
+
+
+def readme_command(start: str, template: Path) -> list[str]:
+    """The README's one command that starts with ``start``, aimed at ``template``."""
+    [line] = [command for command in readme_commands() if command.startswith(start)]
+    words = shlex.split(line.replace(HOSTED, str(template)))
+    program = BIN / words[0]
+    return [str(program) if program.exists() else words[0], *words[1:]]
+
+
 def git(*args: str, cwd: Path) -> str:
     result = run(
         ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args], cwd=cwd
     )
     assert passes(result), result.stderr
     return result.stdout
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """This template's working tree as a git repository on `main`, as cruft clones it."""
+    repo = tmp_path / "dedup-template"
+    ignore = shutil.ignore_patterns(".git", ".venv", "*cache*", "__pycache__")
+    shutil.copytree(TEMPLATE_DIR, repo, ignore=ignore)
+    git("init", "--quiet", "--initial-branch=main", cwd=repo)
+    git("add", "--all", cwd=repo)
+    git("commit", "--quiet", "--message=template", cwd=repo)
+    return repo
+
+
+def append(file: Path, line: str) -> None:
+    file.write_text(file.read_text() + line + "\n")
+
+
+def change_template(repo: Path, path: str) -> None:
+    """Commit a change to one file of the generated project: a line at its end."""
+    append(repo / "{{cookiecutter.project_slug}}" / path, "A change from the template.")
+    git("commit", "--quiet", "--all", "--message=template change", cwd=repo)
+
+
+def test_the_readmes_pinned_refs_exist_in_this_repository():
+    refs = {
+        ref for command in readme_commands() for ref in re.findall(r"--checkout (\S+)", command)
+    }
+    assert refs
+    for ref in refs:
+        found = [
+            run(["git", "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], cwd=TEMPLATE_DIR)
+            for name in (ref, f"origin/{ref}")
+        ]
+        assert any(passes(result) for result in found), f"--checkout {ref}: no such ref"
+
+
+def test_the_readmes_bake_commands_work_and_say_where_the_project_went(template_repo, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    interactive = readme_command("cookiecutter " + HOSTED, template_repo)
+    [shown] = re.findall(r"```\n(Creating .*?)```", README, re.S)  # the output the README shows
+
+    in_a_shell = ["sh", "-c", 'cd "$0" && exec "$@"', str(work)]  # the shell sets $PWD
+    result = run([*in_a_shell, *interactive], cwd=work, input="\n" * 6)
+    assert passes(result), result.stderr
+    assert shown in result.stdout
+    assert passes(run(["sh", "-c", "cd orders-service && make -n test"], cwd=work))
+
+    [no_prompts] = re.findall(rf"`(cookiecutter {HOSTED} --no-input [^`]*)`", README)
+    words = shlex.split(no_prompts.replace(HOSTED, str(template_repo)))
+    assert passes(run([sys.executable, "-m", *words], cwd=work))
+    assert (work / "acme-orders" / "src" / "acme_orders" / "handler.py").is_file()
+
+
+def test_cruft_create_check_and_an_update_with_conflicts_as_the_readme_says(
+    template_repo, tmp_path
+):
+    create = readme_command("cruft create", template_repo)
+    result = run([*create, "--no-input", "--output-dir", str(tmp_path)], cwd=tmp_path)
+    assert passes(result), result.stdout + result.stderr
+    project = tmp_path / "orders-service"
+    check = readme_command("cruft check", template_repo)
+    update = readme_command("cruft update", template_repo)
+    conflicts = readme_command("git diff --name-only --diff-filter=U", template_repo)
+    assert passes(run(check, cwd=project))
+
+    git("init", "--quiet", cwd=project)
+    git("add", "--all", cwd=project)
+    git("commit", "--quiet", "--message=made with cruft", cwd=project)
+    service = project / "src" / "orders_service" / "service.py"
+    service.write_text("def process(record):\n    return None\n")  # the user's own logic
+    readme = project / "README.md"
+    append(readme, "Our own note, where the template adds one too.")
+    git("commit", "--quiet", "--all", "--message=our edits", cwd=project)
+    change_template(template_repo, "README.md")
+    change_template(template_repo, "src/{{cookiecutter.package_name}}/service.py")
+    assert not passes(run(check, cwd=project))
+
+    result = run(update, cwd=project, input="y\n")
+    assert passes(result), result.stdout + result.stderr
+    assert "Creating" not in result.stdout  # the hook is quiet in cruft's scratch renders
+    assert "Good work!" in result.stdout  # ... although the update left a conflict:
+    assert "Applied patch to 'README.md' with conflicts." in result.stderr
+    assert run(conflicts, cwd=project).stdout.split() == ["README.md"]
+    assert "<<<<<<< ours" in readme.read_text()
+    assert service.read_text() == "def process(record):\n    return None\n"  # skipped
+    assert passes(run(check, cwd=project))  # cruft check no longer says anything
+
+
+def test_cruft_link_for_a_plain_bake_then_an_update_without_git(template_repo, tmp_path):
+    made_from = git("rev-parse", "HEAD", cwd=template_repo).strip()
+    bake = [sys.executable, "-m", "cookiecutter", str(template_repo), "--no-input"]
+    assert passes(run([*bake, "event_source=kinesis", "project_name=Acme Orders"], cwd=tmp_path))
+    project = tmp_path / "acme-orders"
+    change_template(template_repo, "README.md")
+
+    link = readme_command("cruft link", template_repo)
+    answers = "Acme Orders\n\n\n3\n\n\n" + made_from + "\n"  # kinesis is the third choice
+    result = run(link, cwd=project, input=answers)
+    assert passes(result), result.stdout + result.stderr
+    assert f'"commit": "{made_from}"' in (project / ".cruft.json").read_text()
+    assert '"event_source": "kinesis"' in (project / ".cruft.json").read_text()
+    assert not passes(run(readme_command("cruft check", template_repo), cwd=project))
+
+    append(project / "README.md", "Our own note, where the template adds one too.")
+    result = run(readme_command("cruft update", template_repo), cwd=project, input="y\n")
+    assert passes(result), result.stdout + result.stderr
+    assert "Good work!" in result.stdout
+    rejects = readme_command("find . -name '*.rej'", template_repo)
+    assert run(rejects, cwd=project).stdout.split() == ["./README.md.rej"]
