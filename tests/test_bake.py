@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import py_compile
 import re
+import shlex
 import sys
 import tomllib
 import warnings
+from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from cookiecutter.environment import StrictEnvironment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from conftest import (
     ARCHITECTURES,
@@ -23,7 +29,10 @@ from conftest import (
 
 # Every baked project holds exactly these files (the contract's layout, and what dedup needs).
 FILES = {
+    ".github/dependabot.yml",
+    ".github/workflows/ci.yml",
     ".gitignore",
+    ".pre-commit-config.yaml",
     "Makefile",
     "README.md",
     "pyproject.toml",
@@ -66,7 +75,8 @@ FILES_BY_SOURCE = {
     | (BATCH_FILES if source not in ("eventbridge", "apigateway", "httpapi") else set())
     for source in SOURCES
 }
-UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter")
+README = (TEMPLATE_DIR / "README.md").read_text(encoding="utf-8")
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter")  # ${{ }} is GitHub's, on purpose
 
 
 def files_in(project: Path) -> set[str]:
@@ -157,7 +167,8 @@ def test_every_question_and_every_choice_has_a_human_readable_label():
 
 
 def test_the_contracts_keys_and_defaults():
-    assert COOKIECUTTER_JSON["project_slug"] == "{{ cookiecutter.project_name | slugify }}"
+    # A name with no letters or digits slugifies to "", which the hook then refuses by name.
+    assert COOKIECUTTER_JSON["project_slug"] == "{{ cookiecutter.project_name | slugify or '_' }}"
     assert COOKIECUTTER_JSON["package_name"] == (
         "{{ cookiecutter.project_slug | replace('-', '_') }}"
     )
@@ -173,7 +184,13 @@ def test_the_contracts_keys_and_defaults():
         (["project_name=Orders", "package_name=class"], "package_name 'class'"),
         (["project_name=Orders", "project_slug=Orders Service"], "project_slug 'Orders Service'"),
         (["project_name=JSON"], "package_name 'json' (project name 'JSON') not accepted"),
+        (["project_name=test"], "package_name 'test' (project name 'test') not accepted"),
+        (["project_name=Requests"], "package_name 'requests'"),
+        (["project_name=Ruff"], "package_name 'ruff'"),
         (["project_name=" + "Orders " * 8], "at most 40"),
+        (["project_name=!!!"], "project name '!!!' has no letters or digits"),
+        (["project_name=🚀 🚀"], "project name '🚀 🚀' has no letters or digits"),
+        (["project_name=_"], "project name '_' has no letters or digits"),
     ],
 )
 def test_a_bad_name_stops_the_bake_with_one_line_and_leaves_nothing(tmp_path, answers, says):
@@ -187,12 +204,120 @@ def test_a_bad_name_stops_the_bake_with_one_line_and_leaves_nothing(tmp_path, an
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_name_with_no_letters_or_digits_is_refused_and_leaves_nothing(tmp_path):
-    # Its slug is empty, so cookiecutter itself refuses before the hook runs.
-    result = cookiecutter_cli(str(TEMPLATE_DIR), "--no-input", "project_name=!!!", cwd=tmp_path)
+def test_a_name_with_no_letters_bakes_once_the_slug_and_package_are_given(tmp_path):
+    """What the refusal of such a name suggests."""
+    answers = ["project_name=!!!", "project_slug=acme-orders", "package_name=acme_orders"]
+    result = cookiecutter_cli(str(TEMPLATE_DIR), "--no-input", *answers, cwd=tmp_path)
 
-    assert result.returncode != 0
-    assert list(tmp_path.iterdir()) == []
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "acme-orders" / "src" / "acme_orders" / "handler.py").is_file()
+
+
+def rendered_hook() -> ModuleType:
+    """hooks/pre_gen_project.py rendered as cookiecutter renders it, imported as a module."""
+    source = (TEMPLATE_DIR / "hooks" / "pre_gen_project.py").read_text(encoding="utf-8")
+    answers = {"project_name": "Acme", "project_slug": "acme", "package_name": "acme"}
+    code = (
+        StrictEnvironment()
+        .from_string(source)
+        .render(cookiecutter=answers | {"event_source": "sqs"})
+    )
+    hook = ModuleType("pre_gen_project")
+    exec(compile(code, "pre_gen_project.py", "exec"), hook.__dict__)
+    return hook
+
+
+def installed_by(requirements: Path, seen: set[str] | None = None) -> set[str]:
+    """The distributions a requirements file installs, with everything they require."""
+    seen = set() if seen is None else seen
+    todo: list[Requirement] = []
+    for line in requirements.read_text().splitlines():
+        line = line.split(" #")[0].strip()
+        if line.startswith("-r "):
+            installed_by(requirements.parent / line.removeprefix("-r ").strip(), seen)
+        elif line and not line.startswith(("#", "-")):
+            todo.append(Requirement(line))
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        for needed in metadata.distribution(name).requires or []:
+            needs = Requirement(needed)
+            extras = requirement.extras or {""}
+            if needs.marker is None or any(needs.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(needs)
+    return seen
+
+
+def test_the_hook_refuses_every_module_the_dev_venv_installs():
+    """A package named like one of them comes first on the project's path and shadows it."""
+    installed = installed_by(
+        TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "requirements-dev.txt"
+    )
+    modules = {
+        module
+        for module, distributions in metadata.packages_distributions().items()
+        if module.isidentifier()
+        and not module.startswith("_")
+        and any(canonicalize_name(name) in installed for name in distributions)
+    }
+    hook = rendered_hook()
+
+    assert {"boto3", "moto", "pytest", "ruff", "cfnlint", "requests"} <= modules
+    assert sorted((modules | {"pip"}) - hook.TAKEN) == []
+    assert all(hook.problem(module, module, module) for module in modules)
+    assert hook.problem("Acme Orders", "acme-orders", "acme_orders") is None
+
+
+@pytest.mark.parametrize(
+    ("example", "answers"),
+    [
+        ("`123 Orders` gives `123_orders`", ("123 Orders", "123-orders", "123_orders")),
+        ("longer\n  than 40 characters", ("Orders", "o" * 41, "o" * 41)),
+        ("(`!!!`, an emoji alone)", ("!!!", "_", "_")),
+        ("a Python keyword (`class`)", ("Orders", "orders", "class")),
+        ("module (`json`, `test`)", ("JSON", "json", "json")),
+        ("module (`json`, `test`)", ("Test", "test", "test")),
+        ("own folders (`tests`, `tools`)", ("Tests", "tests", "tests")),
+        ("own folders (`tests`, `tools`)", ("Tools", "tools", "tools")),
+        ("(`requests`, `ruff`, `yaml`;", ("Requests", "requests", "requests")),
+        ("(`requests`, `ruff`, `yaml`;", ("Ruff", "ruff", "ruff")),
+        ("(`requests`, `ruff`, `yaml`;", ("YAML", "yaml", "yaml")),
+    ],
+)
+def test_what_the_readme_says_is_refused_the_hook_refuses(example, answers):
+    refusals = README[README.index("The bake stops before anything is written") :]
+    refusals = refusals[: refusals.index("An unknown `event_source`")]
+
+    assert example in refusals
+    assert rendered_hook().problem(*answers)
+
+
+@pytest.mark.parametrize("output_dir", [None, "out dir"])
+def test_a_bake_says_where_the_project_went_and_what_to_run_there(tmp_path, output_dir):
+    in_a_shell = ["sh", "-c", 'cd "$0" && exec "$@"', str(tmp_path)]  # the shell sets $PWD
+    where = ["--output-dir", output_dir] if output_dir else []
+    bake = [sys.executable, "-m", "cookiecutter", str(TEMPLATE_DIR), "--no-input", *where]
+    result = run([*in_a_shell, *bake, "project_name=Acme Orders"], cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    folder = shlex.quote(str(Path(output_dir or ".") / "acme-orders"))
+    assert result.stdout.splitlines()[-2:] == [
+        f"Creating {folder} (package acme_orders, event source sqs)",
+        f"Next: cd {folder} && make test, then its README.md takes you to a deployed stack.",
+    ]
+    assert run(["sh", "-c", f"cd {folder} && make -n test"], cwd=tmp_path).returncode == 0
+
+
+def test_a_bake_from_elsewhere_names_the_project_by_its_full_path(tmp_path):
+    # $PWD is not a parent of the new folder (this test runs in another directory).
+    result = cookiecutter_cli(str(TEMPLATE_DIR), "--no-input", "-o", str(tmp_path), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "orders-service"
+    assert f"Next: cd {shlex.quote(str(project))} && make test" in result.stdout
 
 
 def test_an_unknown_event_source_is_refused_with_the_choices(tmp_path):
