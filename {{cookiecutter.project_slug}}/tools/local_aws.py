@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+TABLE_NAME_ENV = "DEDUP_TABLE_NAME"  # the variable that tells the function its table
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -42,11 +43,34 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
         return yaml.load(stream, Loader=_CloudFormationLoader)
 
 
+def dedup_table_name(template: dict[str, Any] | None = None) -> str:
+    """The dedup table's logical id: the table the function's environment names.
+
+    The function carries it as ``DEDUP_TABLE_NAME: !Ref <table>``; any other tables the
+    template holds (a source table, the tables your own code writes) are not the dedup table.
+    """
+    template = template or load_template()
+    environments = [template.get("Globals", {}).get("Function", {}).get("Environment", {})]
+    environments += [
+        resource.get("Properties", {}).get("Environment", {})
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+    ]
+    (name,) = {
+        reference["Ref"]
+        for environment in environments
+        if isinstance(reference := environment.get("Variables", {}).get(TABLE_NAME_ENV), dict)
+        and "Ref" in reference
+    }
+    if template["Resources"][name]["Type"] != "AWS::DynamoDB::Table":
+        raise ValueError(f"{TABLE_NAME_ENV} refers to {name}, which is not a DynamoDB table")
+    return name
+
+
 def dedup_table_properties(template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The Properties of the template's one AWS::DynamoDB::Table."""
-    resources = (template or load_template())["Resources"]
-    (table,) = [r for r in resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
-    return table["Properties"]
+    """The Properties of the dedup table, as template.yaml defines it."""
+    template = template or load_template()
+    return template["Resources"][dedup_table_name(template)]["Properties"]
 
 
 def default_ttl_seconds(template: dict[str, Any] | None = None) -> int:
