@@ -3,10 +3,19 @@
 PYTHON ?= .venv/bin/python
 VENV_READY := $(if $(filter .venv/bin/python,$(PYTHON)),.venv/.installed)
 
-.PHONY: test clean
+# The platform checks (tests/test_platform.py) run the SAM CLI and checkov as a platform team
+# would. Each pins its own dependencies (the SAM CLI pins boto3), so each gets a virtualenv of
+# its own under .venv/tools, made once; the stamp names the version, so a new pin reinstalls.
+SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
+TOOLS := .venv/tools/sam/installed-$(SAM_CLI_VERSION) .venv/tools/checkov/installed-$(CHECKOV_VERSION)
 
-test: $(VENV_READY)  ## bake every offered choice and run each baked project's own checks
+.PHONY: test tools clean
+
+test: $(VENV_READY) tools  ## bake every offered choice and run each baked project's own checks
 	$(PYTHON) -m pytest
+
+tools: $(TOOLS)  ## the SAM CLI and checkov, each in its own virtualenv
 
 clean:
 	rm -rf .venv .pytest_cache
@@ -15,4 +24,14 @@ clean:
 	python3 -m venv .venv
 	.venv/bin/python -m pip install --quiet --upgrade pip
 	.venv/bin/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+.venv/tools/sam/installed-$(SAM_CLI_VERSION):
+	rm -rf $(@D) && python3 -m venv $(@D)
+	$(@D)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+.venv/tools/checkov/installed-$(CHECKOV_VERSION):
+	rm -rf $(@D) && python3 -m venv $(@D)
+	$(@D)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@

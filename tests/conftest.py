@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -32,12 +34,48 @@ def bake(cookies: Any) -> Callable[..., Path]:
 
 
 def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` as a user would: no AWS settings, Python paths or make flags of ours."""
+    """Run ``command`` as a user would: no AWS settings, Python paths or make flags of ours,
+    and every installed Python reachable as python3.x (pyenv's shims want PYENV_VERSION)."""
     ours = ("AWS_", "PYTHON", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    if pyenv_versions() and "PYENV_VERSION" not in env:
+        env["PYENV_VERSION"] = pyenv_versions()
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, check=False, **kwargs
     )
+
+
+@functools.cache
+def pyenv_versions() -> str:
+    """Every Python 3 that pyenv has, as PYENV_VERSION takes them; empty without pyenv."""
+    if shutil.which("pyenv") is None:
+        return ""
+    listed = subprocess.run(
+        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
+    ).stdout
+    return ":".join(version for version in listed.split() if version.startswith("3."))
+
+
+@functools.cache
+def installed_runtimes() -> dict[str, str]:
+    """The offered runtimes whose Python is installed here: runtime -> its interpreter."""
+    env = {**os.environ, "PYENV_VERSION": pyenv_versions()} if pyenv_versions() else None
+    found = {}
+    for runtime in RUNTIMES:
+        answer = (
+            subprocess.run(
+                [runtime, "-c", "import sys; print(sys.executable)"],
+                capture_output=True,
+                text=True,
+                check=False,
+                env=env,
+            )
+            if shutil.which(runtime)
+            else None
+        )
+        if answer is not None and answer.returncode == 0:
+            found[runtime] = answer.stdout.strip()
+    return found
 
 
 def cookiecutter_cli(*args: str, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:

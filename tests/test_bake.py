@@ -331,7 +331,7 @@ def test_an_unknown_event_source_is_refused_with_the_choices(tmp_path):
 
 
 def test_interactive_prompts_are_human_readable(tmp_path):
-    answers = "Acme Orders\n\n\n1\n1\n1\n"
+    answers = "Acme Orders\n\n\n1\n1\n1\n\n"
     result = cookiecutter_cli(str(TEMPLATE_DIR), cwd=tmp_path, input=answers)
 
     assert result.returncode == 0, result.stderr
