@@ -58,7 +58,7 @@ def requests_sent(dynamodb: Any) -> list[str]:
 def test_a_fresh_claim_holds_the_unit_until_the_invocation_ends(dynamodb, stored):
     claim = dedup.claim(KEY, lease_seconds=30)
 
-    assert claim.state is dedup.State.CLAIMED
+    assert claim.state == dedup.State.CLAIMED
     record = stored(KEY)
     assert record["status"] == "IN_PROGRESS"
     assert record["claim_token"] == claim.token
@@ -70,8 +70,8 @@ def test_a_second_claim_during_the_lease_finds_the_unit_in_progress(dynamodb):
     first = dedup.claim(KEY, lease_seconds=30)
     second = dedup.claim(KEY, lease_seconds=30)
 
-    assert first.state is dedup.State.CLAIMED
-    assert second.state is dedup.State.IN_PROGRESS
+    assert first.state == dedup.State.CLAIMED
+    assert second.state == dedup.State.IN_PROGRESS
     assert second.token is None
     assert second.holder["claim_token"] == {"S": first.token}  # the record it lost to
 
@@ -79,7 +79,7 @@ def test_a_second_claim_during_the_lease_finds_the_unit_in_progress(dynamodb):
 def test_a_claim_after_completion_finds_the_unit_completed(dynamodb):
     dedup.complete(dedup.claim(KEY, lease_seconds=30))
 
-    assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.COMPLETED
+    assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.COMPLETED
 
 
 def test_completion_keeps_the_record_for_the_full_ttl_and_ends_the_lease(dynamodb, stored):
@@ -98,28 +98,28 @@ def test_an_expired_record_still_in_the_table_counts_as_absent(dynamodb, stored)
     with freeze_time(START) as clock:
         dedup.complete(dedup.claim(KEY, lease_seconds=30))
         clock.tick(default_ttl_seconds() - 1)
-        assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.COMPLETED
+        assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.COMPLETED
         clock.tick(2)  # past expires_at; moto, like DynamoDB's lagging TTL, still holds it
         assert stored(KEY)["status"] == "COMPLETED"
 
-        assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.CLAIMED
+        assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.CLAIMED
 
 
 def test_an_in_progress_claim_can_be_taken_over_once_its_lease_has_ended(dynamodb):
     with freeze_time(START) as clock:
         dedup.claim(KEY, lease_seconds=30)  # this copy crashes and never comes back
         clock.tick(29)
-        assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.IN_PROGRESS
+        assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.IN_PROGRESS
         clock.tick(2)
 
-        assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.CLAIMED
+        assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.CLAIMED
 
 
 def test_release_deletes_the_claim_so_the_retry_runs_at_once(dynamodb, stored):
     dedup.release(dedup.claim(KEY, lease_seconds=30))
 
     assert stored(KEY) is None
-    assert dedup.claim(KEY, lease_seconds=30).state is dedup.State.CLAIMED
+    assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.CLAIMED
 
 
 def test_a_copy_whose_lease_lapsed_can_neither_complete_nor_release_the_new_claim(
@@ -338,6 +338,10 @@ def test_one_client_per_container_created_on_first_use():
 
 
 def test_the_client_gives_up_after_three_attempts_and_has_a_connection_per_request():
-    config = store._CLIENT_CONFIG
+    store.use_client(None)
+    try:
+        config = store.client().meta.config
+    finally:
+        store.use_client(None)
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}
     assert config.max_pool_connections == store.MAX_CONCURRENT_REQUESTS

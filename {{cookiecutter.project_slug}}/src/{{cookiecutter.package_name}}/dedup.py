@@ -43,9 +43,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from . import decisions, effects, store
 from .store import StoreUnavailable as StoreUnavailable
@@ -67,30 +65,38 @@ HASHED_ID_PREFIX = "sha256:"
 MAX_OPERATION_BYTES = 256
 
 
-class LambdaContext(Protocol):
-    """The part of the Lambda context object this module uses."""
+if TYPE_CHECKING:  # for type checkers only: a Protocol costs every cold start to define
+    from typing import Protocol
 
-    function_name: str
+    class LambdaContext(Protocol):
+        """The part of the Lambda context object this module uses."""
 
-    def get_remaining_time_in_millis(self) -> int: ...
+        function_name: str
+
+        def get_remaining_time_in_millis(self) -> int: ...
 
 
-class State(Enum):
-    """What a claim found."""
+class State:
+    """What a claim found. (Plain names, not an Enum, and Claim is a plain class: importing
+    this module is part of every cold start, and they cost a fraction of the time.)"""
 
     CLAIMED = "claimed"  # this invocation now holds the unit: do the work
     COMPLETED = "completed"  # done before: skip it
     IN_PROGRESS = "in_progress"  # another invocation holds it: do not acknowledge
 
 
-@dataclass(frozen=True)
 class Claim:
     """The result of one claim attempt. ``token`` is set only when ``state`` is CLAIMED."""
 
-    key: str
-    state: State
-    token: str | None = None
-    holder: store.Item = field(default_factory=dict)  # the record a refused claim lost to
+    __slots__ = ("holder", "key", "state", "token")
+
+    def __init__(
+        self, key: str, state: str, token: str | None = None, holder: store.Item | None = None
+    ) -> None:
+        self.key = key
+        self.state = state
+        self.token = token
+        self.holder = holder or {}  # the record a refused claim lost to
 
 
 class InProgressElsewhere(Exception):
@@ -144,10 +150,10 @@ def admit(claimed: Claim) -> bool:
 
     Raises InProgressElsewhere when another invocation holds it. Reports either refusal.
     """
-    if claimed.state is State.COMPLETED:
+    if claimed.state == State.COMPLETED:
         decisions.report("duplicate_skipped", claimed.key)
         return False
-    if claimed.state is State.IN_PROGRESS:
+    if claimed.state == State.IN_PROGRESS:
         decisions.report("in_progress", claimed.key)
         raise InProgressElsewhere(claimed.key)
     return True

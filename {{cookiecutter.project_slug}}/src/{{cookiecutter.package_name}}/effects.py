@@ -30,7 +30,6 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
 
 Write = dict[str, Any]  # one item of TransactWriteItems: {"Put": {...}}, {"Update": {...}}, ...
@@ -58,11 +57,15 @@ class TooManyWrites(ValueError):
     """The enlisted writes would not fit in one transaction: enlist fewer, or smaller."""
 
 
-@dataclass
 class _Unit:
-    key: str
-    writes: list[Write] = field(default_factory=list)
-    size: int = 0
+    """What one unit's work has enlisted so far."""
+
+    __slots__ = ("key", "size", "writes")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.writes: list[Write] = []
+        self.size = 0  # bytes, as JSON: near enough DynamoDB's own count
 
 
 _current: ContextVar[_Unit | None] = ContextVar("dedup_unit", default=None)

@@ -25,12 +25,12 @@ TTL_SECONDS_ENV = "DEDUP_TTL_SECONDS"
 MAX_CONCURRENT_REQUESTS = 16
 
 # Fail fast: a unit that waits out long retries here is better retried by the event source.
-_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},  # the first try and two retries
-    connect_timeout=2,
-    read_timeout=2,
-    max_pool_connections=MAX_CONCURRENT_REQUESTS,
-)
+CLIENT_SETTINGS = {
+    "retries": {"mode": "standard", "total_max_attempts": 3},  # the first try and two retries
+    "connect_timeout": 2,
+    "read_timeout": 2,
+    "max_pool_connections": MAX_CONCURRENT_REQUESTS,
+}
 
 _client: BaseClient | None = None
 _client_lock = threading.Lock()
@@ -68,7 +68,7 @@ def client() -> BaseClient:
     global _client
     with _client_lock:
         if _client is None:
-            _client = boto3.client("dynamodb", config=_CLIENT_CONFIG)
+            _client = boto3.client("dynamodb", config=Config(**CLIENT_SETTINGS))
         return _client
 
 
