@@ -31,7 +31,7 @@ freezegun.api.call_stack_inspection_limit = 0
 # The randomized schedules (tests/test_schedules.py): a quick run by default, a long one
 # with `make soak`.
 settings.register_profile(
-    "default", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "default", max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile(
     "soak", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck)

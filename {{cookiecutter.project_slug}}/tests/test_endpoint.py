@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tools.dynamodb_server import FAULT_KINDS, DynamoServer
 
 WRITERS = 8
-ROUNDS = 12
+ROUNDS = 8
 
 
 def race(attempts: list[Callable[[], str]]) -> list[str]:

@@ -21,7 +21,7 @@ from tools.copies import Copies
 from tools.local_aws import FakeLambdaContext
 
 COPIES = 8
-ROUNDS = 6
+ROUNDS = 4
 UNITS = min(delivery.MAX_UNITS, 3)  # per event: a batch of three where the source batches
 
 

@@ -51,7 +51,7 @@ FAULTS = [
 ]
 
 
-class Crash(BaseException):  # noqa: N818: not an error the code may catch; the process dies
+class Crash(BaseException):  # not an Exception: the code must not catch it, the process dies
     """The invocation dies here: nothing after this point runs, nothing is reported."""
 
 

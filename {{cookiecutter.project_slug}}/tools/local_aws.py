@@ -6,6 +6,7 @@ read from its environment there, so the tests and the deployed stack cannot drif
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -39,7 +40,13 @@ _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    """template.yaml as plain data."""
+    """template.yaml as plain data (read again only when the file changes: treat it as
+    read-only, the tests share it)."""
+    return _parsed(path, path.stat().st_mtime_ns)
+
+
+@functools.cache
+def _parsed(path: Path, modified: int) -> dict[str, Any]:
     with path.open(encoding="utf-8") as stream:
         return yaml.load(stream, Loader=_CloudFormationLoader)
 
