@@ -10,6 +10,9 @@ SAM_CLI_VERSION := 1.170.0
 CHECKOV_VERSION := 3.3.30
 TOOLS := .venv/tools/sam/installed-$(SAM_CLI_VERSION) .venv/tools/checkov/installed-$(CHECKOV_VERSION)
 
+# The virtualenvs install side by side, each with its own pip (they share pip's cache).
+MAKEFLAGS += --jobs=3
+
 .PHONY: test tools clean
 
 test: $(VENV_READY) tools  ## bake every offered choice and run each baked project's own checks
@@ -21,17 +24,17 @@ clean:
 	rm -rf .venv .pytest_cache
 
 .venv/.installed: requirements-dev.txt {{cookiecutter.project_slug}}/requirements-dev.txt
-	python3 -m venv .venv
+	mkdir -p .venv && python3 -m venv .venv
 	.venv/bin/python -m pip install --quiet --upgrade pip
 	.venv/bin/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 .venv/tools/sam/installed-$(SAM_CLI_VERSION):
-	rm -rf $(@D) && python3 -m venv $(@D)
+	rm -rf $(@D) && mkdir -p $(@D) && python3 -m venv $(@D)
 	$(@D)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 	touch $@
 
 .venv/tools/checkov/installed-$(CHECKOV_VERSION):
-	rm -rf $(@D) && python3 -m venv $(@D)
+	rm -rf $(@D) && mkdir -p $(@D) && python3 -m venv $(@D)
 	$(@D)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@

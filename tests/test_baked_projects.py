@@ -1,89 +1,324 @@
-"""Each baked project passes its own checks: a template whose output fails is broken.
+"""Each baked project passes its own checks, under every Python it offers, and after its
+owner's first edits.
 
-Runs the project's Makefile targets in a subprocess, as its user would, with this
-interpreter used as it is (USE_PYTHON: it has requirements-dev.txt) in place of the project's
-virtualenv. The fresh-machine test makes the virtualenv from PyPI instead, as a new user's
-`make test` does.
+The project's Makefile targets run in a subprocess, as its user would run them: the README's
+commands with this interpreter used as it is (USE_PYTHON: it has requirements-dev.txt), the
+tests again under every other offered runtime installed here, and, on a bake of each source
+family, the edits a team makes first: its own business logic, a dependency, another TTL,
+another interpreter (that one makes the project's .venv from PyPI, as a new user's does).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import re
+import shlex
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import ARCHITECTURES, RUNTIMES, SOURCES, TEMPLATE_DIR, run
+from conftest import (
+    ARCHITECTURES,
+    RUNTIMES,
+    SOURCES,
+    TEMPLATE_DIR,
+    cookiecutter_cli,
+    installed_runtimes,
+    run,
+)
 
-PYTHON = f"USE_PYTHON={sys.executable}"
+USE_PYTHON = f"USE_PYTHON={sys.executable}"
+THIS_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+# One source of each kind: record batch, ordered stream, asynchronous event, HTTP request.
+FAMILIES = ["sqs", "kinesis", "sns", "apigateway"]
+# README commands that need AWS, Docker, or an hour: the rest must pass here, offline.
+ONLINE_OR_LONG = re.compile(r"^make (build|deploy|soak)\b|PYTHON=")
 
 
-@pytest.fixture(scope="module", params=SOURCES)
-def project(request: pytest.FixtureRequest, cookies_session: Any) -> Path:
-    result = cookies_session.bake(
-        template=str(TEMPLATE_DIR),
-        extra_context={"event_source": request.param, "project_name": "Acme Orders"},
-    )
+def bake(cookies: Any, **answers: str) -> Path:
+    result = cookies.bake(template=str(TEMPLATE_DIR), extra_context=answers)
     assert result.exit_code == 0, result.exception
     return Path(result.project_path)
 
 
-def make(target: str, project: Path, *args: str) -> str:
-    result = run(["make", target, *args], cwd=project, timeout=600)
-    assert result.returncode == 0, f"make {target} failed:\n{result.stdout}\n{result.stderr}"
+def make(project: Path, *args: str, expect_failure: bool = False) -> str:
+    result = run(["make", *args], cwd=project, timeout=900)
+    command = "make " + " ".join(args)
+    if expect_failure:
+        assert result.returncode != 0, f"{command} passed:\n{result.stdout[-3000:]}"
+    else:
+        assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
 
-def test_its_own_tests_pass(project):
-    output = make("test", project, PYTHON)
+def readme_commands(project: Path) -> list[str]:
+    """The shell commands of the README's bash blocks, one per line, comments dropped."""
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.DOTALL)
+    lines = (line.split("  #")[0].strip() for block in blocks for line in block.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+@pytest.fixture(scope="module", params=SOURCES)
+def project(request: pytest.FixtureRequest, cookies_session: Any) -> Path:
+    return bake(cookies_session, event_source=request.param, project_name="Acme Orders")
+
+
+def test_the_readmes_offline_commands_pass(project):
+    commands = [command for command in readme_commands(project) if command.startswith("make ")]
+    offline = [command for command in commands if not ONLINE_OR_LONG.search(command)]
+    assert {"make test", "make lint", "make demo", "make help"} <= set(offline)
+
+    for command in offline:
+        output = make(project, *shlex.split(command)[1:], USE_PYTHON)
+        if command.startswith("make test"):
+            assert " passed" in output
+            assert " failed" not in output
+        if command == "make lint":
+            assert "All checks passed!" in output
+            assert "template.yaml: 0 problem(s)" in output
+        if command.startswith("make demo"):
+            event = json.loads((project / "events" / "event.json").read_text())
+            units = len(event.get("Records", [event]))
+            ran = f"{units} unit(s) delivered 3 times each; the work ran {units} time(s)."
+            assert ran in output
+        if command == "make demo ARGS=--verbose":
+            assert '"_aws": {"Timestamp"' in output  # the log lines, metrics and all
+        if command == "make help":
+            assert all(f"make {target}" in output for target in ("test", "lint", "demo", "deploy"))
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_its_tests_pass_under_every_offered_python(project, runtime_venv, runtime):
+    if runtime == THIS_RUNTIME:
+        pytest.skip(f"{runtime} is this interpreter's: the README's `make test` ran under it")
+    if runtime not in installed_runtimes():
+        pytest.skip(f"{runtime} is not installed on this machine")
+    if runtime not in other_runtimes()[: len(FAMILIES)]:
+        pytest.skip(f"{runtime}: no family's owner chose it, so no .venv of it was made")
+
+    output = make(project, "test", f"USE_PYTHON={runtime_venv(runtime)}")
+
+    assert f"Python {runtime.removeprefix('python')}" in output
     assert " passed" in output
     assert " failed" not in output
-
-
-def test_its_own_lint_and_template_checks_pass(project):
-    output = make("lint", project, PYTHON)
-    assert "All checks passed!" in output
-    assert "template.yaml: 0 problem(s)" in output
-
-
-def test_its_demo_runs_each_unit_once_and_skips_the_copies(project):
-    output = make("demo", project, PYTHON)
-    event = json.loads((project / "events" / "event.json").read_text())
-    units = len(event.get("Records", [event]))
-
-    assert "skipped as a duplicate" in output
-    assert f"{units} unit(s) delivered 3 times each; the work ran {units} time(s)." in output
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_every_runtime_and_architecture_lints_clean(cookies, runtime, architecture):
-    result = cookies.bake(
-        template=str(TEMPLATE_DIR),
-        extra_context={"runtime": runtime, "architecture": architecture},
-    )
-    make("lint", Path(result.project_path), PYTHON)
+    project = bake(cookies, runtime=runtime, architecture=architecture)
+    make(project, "lint", USE_PYTHON)
 
 
 def test_an_awkward_long_name_lints_and_tests_clean(cookies):
-    result = cookies.bake(
-        template=str(TEMPLATE_DIR),
-        extra_context={"project_name": "Ça Marche: Über-Long Order Fulfilment API"},
-    )
-    project = Path(result.project_path)
+    project = bake(cookies, project_name="Ça Marche: Über-Long Order Fulfilment API")
     assert project.name == "ca-marche-uber-long-order-fulfilment-api"
-    make("lint", project, PYTHON)
-    make("test", project, PYTHON)
+    make(project, "lint", USE_PYTHON)
+    make(project, "test", USE_PYTHON, "ARGS=tests/test_handler.py tests/test_service.py")
 
 
-@pytest.mark.fresh_machine
-def test_make_test_works_on_a_fresh_machine(cookies):
-    """No interpreter handed in: `make test` makes .venv and installs from PyPI itself."""
-    result = cookies.bake(template=str(TEMPLATE_DIR))
-    project = Path(result.project_path)
+# The owner's first edits, on a bake of each source family.
 
-    output = make("test", project)
-    assert list((project / ".venv").glob(".installed-python3.*"))
-    assert " passed" in output
+OWN_SERVICE = {
+    "sqs": '''
+        def process(record: dict[str, Any]) -> None:
+            """Charge the order in the message."""
+            charge(json.loads(record["body"]))
+        ''',
+    "kinesis": '''
+        def process(record: dict[str, Any]) -> None:
+            """Charge the order in the record."""
+            charge(json.loads(base64.b64decode(record["kinesis"]["data"])))
+        ''',
+    "sns": '''
+        def process(record: dict[str, Any]) -> None:
+            """Charge the order in the notification."""
+            charge(json.loads(record["Sns"]["Message"]))
+        ''',
+    "apigateway": '''
+        def process(event: dict[str, Any]) -> dict[str, Any]:
+            """Charge the order in the request, and say so."""
+            receipt = charge(json.loads(event["body"]))
+            return {"statusCode": 201, "headers": {}, "body": json.dumps(receipt)}
+        ''',
+}
+OWN_MODULE = '''
+    """Our business logic: charging orders."""
+
+    from __future__ import annotations
+
+    import json
+    from typing import Any
+
+    THREAD_SAFE = False
+
+
+    def charge(order: dict[str, Any]) -> dict[str, Any]:
+        return {"order_id": order.get("order_id", "?"), "charged": True}
+    {body}'''
+OWN_TEST = '''
+    """Our own test of our business logic."""
+
+    from acme_orders import service
+
+
+    def test_an_order_is_charged():
+        assert service.charge({"order_id": "ord-1"})["charged"] is True
+    '''
+
+
+RECEIPT = """
+
+    def receipt(order: dict[str, Any]) -> str:
+        return tabulate.tabulate([[order["order_id"], "charged"]], headers=["order", "status"])
+    """
+RECEIPT_TEST = """
+
+    def test_a_receipt_lists_the_order():
+        assert "ord-1" in service.receipt({"order_id": "ord-1"})
+    """
+
+
+def write_own_business_logic(project: Path, source: str, *, with_tabulate: bool = False) -> None:
+    """Replace the example with business logic of one's own, and its test with one's own;
+    ``with_tabulate``: the logic also uses a package from PyPI that the project lacks."""
+    body = textwrap.dedent(OWN_SERVICE[source])
+    module = textwrap.dedent(OWN_MODULE).replace("{body}", body).lstrip()
+    if "base64." in body:
+        module = module.replace("import json\n", "import base64\nimport json\n")
+    test = textwrap.dedent(OWN_TEST).lstrip()
+    if with_tabulate:
+        module = module.replace(
+            "from typing import Any\n", "from typing import Any\n\nimport tabulate\n"
+        )
+        module += textwrap.dedent(RECEIPT)
+        test += textwrap.dedent(RECEIPT_TEST)
+    (project / "src" / "acme_orders" / "service.py").write_text(module)
+    (project / "tests" / "test_service.py").write_text(test)
+    formatted = run([sys.executable, "-m", "ruff", "format", "src", "tests"], cwd=project)
+    assert formatted.returncode == 0, formatted.stderr  # as one's editor would
+
+
+TTL_DEFAULT = re.compile(r"(DedupTtlSeconds:\n\s+Type: Number\n\s+Default: )(\d+)")
+
+
+def set_ttl_default(project: Path, seconds: int) -> None:
+    """Change the DedupTtlSeconds default, where the README's Settings table points."""
+    template = project / "template.yaml"
+    changed, count = TTL_DEFAULT.subn(rf"\g<1>{seconds}", template.read_text())
+    assert count == 1
+    template.write_text(changed)
+
+
+def ttl_default(project: Path) -> int:
+    found = TTL_DEFAULT.search((project / "template.yaml").read_text())
+    assert found
+    return int(found.group(2))
+
+
+@pytest.mark.parametrize("source", FAMILIES)
+def test_its_own_business_logic_and_a_longer_ttl_break_nothing(cookies, source):
+    project = bake(cookies, event_source=source, project_name="Acme Orders")
+    write_own_business_logic(project, source)
+    set_ttl_default(project, ttl_default(project) + 86400)
+
+    output = make(project, "test", USE_PYTHON)
+    make(project, "lint", USE_PYTHON)
+
+    assert " failed" not in output
+    assert "test_an_order_is_charged PASSED" in make(
+        project, "test", USE_PYTHON, "ARGS=-v tests/test_service.py"
+    )
+
+
+@pytest.mark.parametrize("source", FAMILIES)
+def test_a_ttl_below_the_redelivery_window_fails_one_test_that_says_why(cookies, source):
+    project = bake(cookies, event_source=source, project_name="Acme Orders")
+    set_ttl_default(project, 3599 if source == "apigateway" else 3600)
+
+    output = make(project, "test", USE_PYTHON, "ARGS=tests/test_template.py", expect_failure=True)
+
+    assert "1 failed" in output
+    (failure,) = re.findall(r"^FAILED (\S+)", output, re.MULTILINE)
+    assert "ttl" in failure.lower()
+    assert "duplicates" in output  # the message says what a short TTL does
+
+
+def other_runtimes() -> list[str]:
+    return [runtime for runtime in installed_runtimes() if runtime != THIS_RUNTIME]
+
+
+def chosen_runtime(source: str) -> str:
+    """The interpreter a family's owner chooses: the other installed runtimes, in turn."""
+    return other_runtimes()[FAMILIES.index(source) % len(other_runtimes())]
+
+
+@pytest.fixture(scope="session")
+def own_project(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``own_project(source)``: a bake with business logic of its own that needs a package
+    from PyPI, added where README.md says (src/requirements.txt), and the output of
+    `make test PYTHON=<chosen runtime>`, which makes .venv from that interpreter and installs
+    both files' requirements. Made once per source for all test workers (a .venv takes a
+    minute), in a folder they share, under a lock."""
+    shared = tmp_path_factory.getbasetemp().parent / "own-projects"
+    shared.mkdir(exist_ok=True)
+
+    def made(source: str) -> tuple[Path, str]:
+        folder, runtime = shared / source, chosen_runtime(source)
+        with (shared / f"{source}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            output_file = folder / "make-test.out"
+            if not output_file.is_file():
+                baked = cookiecutter_cli(
+                    str(TEMPLATE_DIR),
+                    "--no-input",
+                    f"event_source={source}",
+                    "project_name=Acme Orders",
+                    "-o",
+                    str(folder),
+                    cwd=shared,
+                )
+                assert baked.returncode == 0, baked.stderr
+                project = folder / "acme-orders"
+                write_own_business_logic(project, source, with_tabulate=True)
+                with (project / "src" / "requirements.txt").open("a") as requirements:
+                    requirements.write("tabulate==0.9.0\n")
+                tests = "ARGS=tests/test_service.py tests/test_handler.py"
+                output_file.write_text(make(project, "test", f"PYTHON={runtime}", tests))
+        return folder / "acme-orders", output_file.read_text()
+
+    return made
+
+
+@pytest.fixture(scope="session")
+def runtime_venv(own_project: Any) -> Any:
+    """``runtime_venv(runtime)``: the interpreter of a .venv that a project's own Makefile
+    made from ``runtime``, in the first family whose owner chose it."""
+
+    def python(runtime: str) -> str:
+        (source,) = [source for source in FAMILIES if chosen_runtime(source) == runtime][:1]
+        project, _ = own_project(source)
+        return str(project / ".venv" / "bin" / "python")
+
+    return python
+
+
+@pytest.mark.parametrize("source", FAMILIES)
+def test_a_dependency_and_another_interpreter_reach_the_tests(own_project, source):
+    if not other_runtimes():
+        pytest.skip(f"no offered runtime but {THIS_RUNTIME} is installed here")
+    chosen = chosen_runtime(source)
+
+    project, output = own_project(source)
+
+    make(project, "lint", f"PYTHON={chosen}")
+    assert f"Python {chosen.removeprefix('python')}" in output
+    assert "test_a_receipt_lists_the_order PASSED" in make(
+        project, "test", f"PYTHON={chosen}", "ARGS=-v tests/test_service.py"
+    )
+    assert list((project / ".venv").glob(f".installed-{chosen}"))

@@ -301,7 +301,7 @@ def test_the_readmes_bake_commands_work_and_say_where_the_project_went(template_
     [shown] = re.findall(r"```\n(Creating .*?)```", README, re.S)  # the output the README shows
 
     in_a_shell = ["sh", "-c", 'cd "$0" && exec "$@"', str(work)]  # the shell sets $PWD
-    result = run([*in_a_shell, *interactive], cwd=work, input="\n" * 6)
+    result = run([*in_a_shell, *interactive], cwd=work, input="\n" * 7)
     assert passes(result), result.stderr
     assert shown in result.stdout
     assert passes(run(["sh", "-c", "cd orders-service && make -n test"], cwd=work))
@@ -355,7 +355,7 @@ def test_cruft_link_for_a_plain_bake_then_an_update_without_git(template_repo, t
     change_template(template_repo, "README.md")
 
     link = readme_command("cruft link", template_repo)
-    answers = "Acme Orders\n\n\n3\n\n\n" + made_from + "\n"  # kinesis is the third choice
+    answers = "Acme Orders\n\n\n3\n\n\n\n" + made_from + "\n"  # kinesis is the third choice
     result = run(link, cwd=project, input=answers)
     assert passes(result), result.stdout + result.stderr
     assert f'"commit": "{made_from}"' in (project / ".cruft.json").read_text()

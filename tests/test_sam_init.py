@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_baked_projects import PYTHON, make
+from test_baked_projects import USE_PYTHON, make
 
 from conftest import TEMPLATE_DIR
 
@@ -60,5 +60,5 @@ def test_sams_flags_reach_the_template(initialised):
 
 
 def test_its_own_tests_and_lint_pass(initialised):
-    assert " passed" in make("test", initialised, PYTHON)
-    assert "template.yaml: 0 problem(s)" in make("lint", initialised, PYTHON)
+    assert " passed" in make(initialised, "test", USE_PYTHON)
+    assert "template.yaml: 0 problem(s)" in make(initialised, "lint", USE_PYTHON)
