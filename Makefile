@@ -13,12 +13,16 @@ TOOLS := .venv/tools/sam/installed-$(SAM_CLI_VERSION) .venv/tools/checkov/instal
 # The virtualenvs install side by side, each with its own pip (they share pip's cache).
 MAKEFLAGS += --jobs=3
 
-.PHONY: test tools clean
+.PHONY: test tools bench clean
 
 test: $(VENV_READY) tools  ## bake every offered choice and run each baked project's own checks
 	$(PYTHON) -m pytest
 
 tools: $(TOOLS)  ## the SAM CLI and checkov, each in its own virtualenv
+
+bench: $(VENV_READY)  ## the generated dedup against Powertools (docs/PERFORMANCE.md)
+	$(PYTHON) -m pip install --quiet -r bench/requirements.txt
+	$(PYTHON) bench/run.py --plot docs/batch-curve.png
 
 clean:
 	rm -rf .venv .pytest_cache

@@ -342,8 +342,8 @@ def test_interactive_prompts_are_human_readable(tmp_path):
     assert (tmp_path / "acme-orders" / "src" / "acme_orders" / "handler.py").is_file()
 
 
-def test_the_template_repos_own_tests_are_ruff_clean():
-    tests = str(TEMPLATE_DIR / "tests")
-    for command in (["check", tests], ["format", "--check", tests]):
+def test_the_template_repos_own_tests_and_benchmark_are_ruff_clean():
+    ours = [str(TEMPLATE_DIR / "tests"), str(TEMPLATE_DIR / "bench")]
+    for command in (["check", *ours], ["format", "--check", *ours]):
         result = run([sys.executable, "-m", "ruff", *command], cwd=TEMPLATE_DIR)
         assert result.returncode == 0, result.stdout

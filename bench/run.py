@@ -1,0 +1,362 @@
+"""Benchmark the generated dedup against Powertools' idempotency utility, in one run.
+
+Bakes an SQS, a Kinesis and an EventBridge project, starts one DynamoDB endpoint (a baked
+project's own, atomic per item, adding a delay to every request as DynamoDB has one seen from
+Lambda), and runs the generated handlers and their Powertools equivalents (bench/
+powertools_app.py) against it, alternating, with the same no-op work. It prints medians and
+the ratio ours / Powertools of: requests per unit (counted by the server), wall time per
+event and per batch, a curve of batch wall time against batch size, client CPU per unit,
+own-module import self-time (with and without bytecode compiled ahead), and package size.
+
+It measures and prints; it asserts nothing about time. tests/test_bench.py runs it --tiny.
+
+Usage, from the template repository:
+    make bench                      # everything; writes docs/batch-curve.png
+    .venv/bin/python bench/run.py --tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+from cookiecutter.main import cookiecutter
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from endpoint import Endpoint  # noqa: E402 (bench/ is on the path only now)
+from powertools_app import batch_handler, single_event_handler  # noqa: E402
+
+REGION = "us-east-1"
+SETTINGS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+class Project:
+    """A baked project, its package imported, its delivery module loaded under its own name."""
+
+    def __init__(self, source: str, into: Path) -> None:
+        self.source = source
+        self.package = f"bench_{source}"
+        baked = cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(into),
+            extra_context={"event_source": source, "project_name": f"Bench {source}"},
+        )
+        self.path = Path(baked)
+        sys.path.insert(0, str(self.path / "src"))
+        self.handler = importlib.import_module(f"{self.package}.handler")
+        self.service = importlib.import_module(f"{self.package}.service")
+        self.delivery = _load(f"delivery_{source}", self.path / "tools" / "delivery.py")
+        self.local_aws = _load(f"local_aws_{source}", self.path / "tools" / "local_aws.py")
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Contender:
+    """One way of handling a source's events: ours, or Powertools'."""
+
+    def __init__(self, name: str, handler: Callable[[Any, Any], Any], project: Project) -> None:
+        self.name = name
+        self.handler = handler
+        self.project = project
+
+    def deliver(self, event: Any, endpoint: Endpoint) -> tuple[float, float, Counter[str]]:
+        """Invoke once: wall seconds, client CPU seconds, and the requests the server got."""
+        before = endpoint.requests()
+        context = self.project.local_aws.FakeLambdaContext(
+            function_name=f"bench-{self.project.source}-{self.name}"
+        )
+        cpu, started = time.process_time(), time.perf_counter()
+        self.handler(event, context)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        return wall, cpu, endpoint.requests() - before
+
+
+def contenders(project: Project, endpoint: Endpoint) -> tuple[Contender, Contender]:
+    """The generated handler and the Powertools one, doing the same no-op work."""
+
+    def work(payload: Any) -> Any:
+        return project.delivery.result(payload)
+
+    project.service.process = work
+    client = boto3.client("dynamodb", endpoint_url=endpoint.url, region_name=REGION)
+    table = f"powertools-{project.source}-{uuid.uuid4().hex[:6]}"
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    if project.source == "eventbridge":
+        theirs = single_event_handler(client, table, work)
+    else:
+        theirs = batch_handler(client, table, project.source, work)
+    return Contender("ours", project.handler.lambda_handler, project), Contender(
+        "powertools", theirs, project
+    )
+
+
+def fresh_ids(count: int) -> list[str]:
+    run = uuid.uuid4().hex[:8]
+    return [f"{run}-{n}" for n in range(count)]
+
+
+def scenario(
+    pair: tuple[Contender, Contender], endpoint: Endpoint, units: int, rounds: int, duplicate: bool
+) -> dict[str, dict[str, float]]:
+    """Medians per contender over ``rounds`` alternating runs of a ``units``-unit event."""
+    samples: dict[str, list[tuple[float, float, Counter[str]]]] = {c.name: [] for c in pair}
+    for number in range(rounds):
+        for contender in pair if number % 2 == 0 else pair[::-1]:
+            delivery = contender.project.delivery
+            event = delivery.event(fresh_ids(units))
+            if duplicate:
+                contender.deliver(event, endpoint)  # the first copy, not measured
+            samples[contender.name].append(contender.deliver(event, endpoint))
+    return {
+        name: {
+            "wall_ms": statistics.median(wall for wall, _, _ in runs) * 1000,
+            "cpu_ms_per_unit": statistics.median(cpu for _, cpu, _ in runs) * 1000 / units,
+            "requests": statistics.median(sum(sent.values()) for _, _, sent in runs),
+            "operations": dict(runs[-1][2]),
+        }
+        for name, runs in samples.items()
+    }
+
+
+def own_import_self_time(package_dir: Path, module: str, prefix: str, compiled: bool) -> float:
+    """Median, over 7 fresh interpreters, of the import self-time of ``prefix``'s modules (ms).
+
+    The package is copied to a read-only place first, as Lambda's code directory is, with its
+    bytecode compiled ahead (``compiled``) or not there at all (then compiled on every import).
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / package_dir.name
+        shutil.copytree(package_dir, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        if compiled:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "compileall",
+                    "-q",
+                    "--invalidation-mode",
+                    "unchecked-hash",
+                    str(copy),
+                ],
+                check=True,
+            )
+        subprocess.run(["chmod", "-R", "a-w", str(copy)], check=True)
+        env = {**os.environ, "PYTHONPATH": scratch, "PYTHONDONTWRITEBYTECODE": "1"}
+        totals = []
+        for _ in range(7):
+            traced = subprocess.run(
+                [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            totals.append(
+                sum(
+                    int(line.split("|")[0].split(":")[1])
+                    for line in traced.stderr.splitlines()
+                    if line.split("|")[-1].strip().startswith(prefix)
+                )
+            )
+        subprocess.run(["chmod", "-R", "u+w", str(copy)], check=True)
+    return statistics.median(totals) / 1000
+
+
+def zipped_size(directory: Path) -> int:
+    """Bytes of ``directory``'s .py files, zipped as a Lambda deployment package is."""
+    with tempfile.TemporaryFile() as archive:
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in sorted(directory.rglob("*.py")):
+                zipped.write(path, path.relative_to(directory.parent))
+        return archive.tell()
+
+
+def ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}x" if theirs else "n/a"
+
+
+def report(title: str, rows: list[tuple[str, dict[str, dict[str, float]]]]) -> None:
+    print(f"\n{title}\n")
+    print("| scenario | ours | Powertools | ours / Powertools | requests ours / Powertools |")
+    print("|---|---|---|---|---|")
+    for label, result in rows:
+        ours, theirs = result["ours"], result["powertools"]
+        print(
+            f"| {label} | {ours['wall_ms']:.1f} ms | {theirs['wall_ms']:.1f} ms"
+            f" | {ratio(ours['wall_ms'], theirs['wall_ms'])}"
+            f" | {ours['requests']:g} / {theirs['requests']:g} |"
+        )
+
+
+SOURCES = ("sqs", "kinesis", "eventbridge")
+POWERTOOLS_MODULES = (
+    "aws_lambda_powertools.utilities.idempotency, aws_lambda_powertools.utilities.batch"
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The generated dedup against Powertools.")
+    parser.add_argument("--tiny", action="store_true", help="one quick round, to keep it working")
+    parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument("--plot", type=Path, help="write the batch-size curve to this PNG")
+    options = parser.parse_args(argv)
+    os.environ.update(SETTINGS)
+    with tempfile.TemporaryDirectory() as scratch:
+        projects = {source: Project(source, Path(scratch)) for source in SOURCES}
+        endpoint = Endpoint(projects["sqs"].path, options.latency_ms / 1000)
+        try:
+            curve = measure_requests_and_time(projects, endpoint, options)
+        finally:
+            endpoint.close()
+        measure_cold_start(projects["sqs"])
+    if options.plot:
+        plot(curve, options.plot, options.latency_ms)
+
+
+def measure_requests_and_time(
+    projects: dict[str, Project], endpoint: Endpoint, options: argparse.Namespace
+) -> list[tuple[int, dict[str, dict[str, float]]]]:
+    rounds = 1 if options.tiny else 9
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint.url
+    os.environ.update(projects["sqs"].local_aws.function_environment())
+    client = boto3.client("dynamodb", endpoint_url=endpoint.url, region_name=REGION)
+    os.environ.update(projects["sqs"].local_aws.create_tables(client, "-bench"))
+    pairs = {source: contenders(project, endpoint) for source, project in projects.items()}
+    for pair in pairs.values():  # warm: clients made, connections open, as in Lambda
+        for contender in pair:
+            contender.deliver(contender.project.delivery.event(fresh_ids(1)), endpoint)
+
+    print(
+        f"Endpoint: moto over HTTP, {options.latency_ms:g} ms added per request, locked per"
+        f" item; {rounds} alternating rounds, medians."
+    )
+    stream_batch = 10 if options.tiny else 100
+    rows = [
+        ("one event, fresh", scenario(pairs["eventbridge"], endpoint, 1, rounds, False)),
+        ("one event, duplicate", scenario(pairs["eventbridge"], endpoint, 1, rounds, True)),
+        ("SQS batch of 10, fresh", scenario(pairs["sqs"], endpoint, 10, rounds, False)),
+        ("SQS batch of 10, duplicates", scenario(pairs["sqs"], endpoint, 10, rounds, True)),
+        (
+            f"Kinesis batch of {stream_batch}, fresh",
+            scenario(pairs["kinesis"], endpoint, stream_batch, rounds, False),
+        ),
+    ]
+    report("Wall time per invocation (median) and DynamoDB requests", rows)
+
+    print("\nRequests per unit, by operation (the last round)\n")
+    print("| scenario | ours | Powertools |")
+    print("|---|---|---|")
+    for label, result in rows:
+        print(f"| {label} | {_ops(result['ours'])} | {_ops(result['powertools'])} |")
+
+    print("\nClient CPU per unit (median)\n")
+    print("| scenario | ours | Powertools | ours / Powertools |")
+    print("|---|---|---|---|")
+    for label, result in rows:
+        ours = result["ours"]["cpu_ms_per_unit"]
+        theirs = result["powertools"]["cpu_ms_per_unit"]
+        print(f"| {label} | {ours:.2f} ms | {theirs:.2f} ms | {ratio(ours, theirs)} |")
+
+    curve = []
+    for size in [1, 10] if options.tiny else [1, 10, 100, 1000]:
+        times = 1 if size >= 1000 or options.tiny else 3
+        curve.append((size, scenario(pairs["sqs"], endpoint, size, times, False)))
+    report("SQS batch wall time against batch size", [(f"{n}", r) for n, r in curve])
+    return curve
+
+
+def measure_cold_start(project: Project) -> None:
+    print("\nOwn-module import self-time (median of 7 interpreters)\n")
+    print("| | ours | Powertools |")
+    print("|---|---|---|")
+    ours_dir = project.path / "src" / project.package
+    theirs_file = importlib.import_module("aws_lambda_powertools").__file__
+    assert theirs_file is not None
+    theirs_dir = Path(theirs_file).parent
+    for compiled in (False, True):
+        ours = own_import_self_time(
+            ours_dir, f"{project.package}.handler", project.package, compiled
+        )
+        theirs = own_import_self_time(
+            theirs_dir, POWERTOOLS_MODULES, "aws_lambda_powertools", compiled
+        )
+        label = "bytecode compiled ahead" if compiled else "no bytecode (compiled on import)"
+        print(f"| {label} | {ours:.2f} ms | {theirs:.2f} ms |")
+
+    print("\nPackage size (.py files, zipped)\n")
+    print(f"| ours (src/{project.package}) | {zipped_size(ours_dir) / 1024:.0f} KB |")
+    print(f"| aws_lambda_powertools | {zipped_size(theirs_dir) / 1024:.0f} KB |")
+
+
+def _ops(result: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(result["operations"].items()))
+
+
+def plot(
+    curve: list[tuple[int, dict[str, dict[str, float]]]], path: Path, latency_ms: float
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    sizes = [size for size, _ in curve]
+    figure, axes = pyplot.subplots(figsize=(6.4, 4.2))
+    for name, label in (("ours", "this template"), ("powertools", "Powertools 3.37")):
+        walls = [result[name]["wall_ms"] for _, result in curve]
+        axes.plot(sizes, walls, marker="o", label=label)
+        for size, wall in zip(sizes, walls, strict=True):
+            axes.annotate(f"{wall:.0f}", (size, wall), textcoords="offset points", xytext=(4, 4))
+    axes.set(
+        xscale="log",
+        yscale="log",
+        xlabel="SQS batch size (fresh messages)",
+        ylabel="invocation wall time (ms)",
+        title=f"Batch wall time, {latency_ms:g} ms per DynamoDB request",
+    )
+    axes.legend()
+    axes.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
