@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+import time
 from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -29,6 +30,10 @@ class Endpoint:
         """Requests received so far, by operation (counted by the server)."""
         return Counter(self._ask("requests"))
 
+    def cpu_seconds(self) -> float:
+        """CPU the server process has spent so far (moto's work, not the network's delay)."""
+        return float(self._ask("cpu"))
+
     def close(self) -> None:
         self._pipe.send(None)
         self._process.join(timeout=10)
@@ -40,8 +45,17 @@ class Endpoint:
 
 def _serve(pipe: Connection, project: str, latency_seconds: float) -> None:
     sys.path.insert(0, project)
+    # DynamoDB's own CPU is not on the client's path; moto's is (a few ms per request, one
+    # process). A longer switch interval lets each request thread finish its work before
+    # another takes the GIL, so overlapping requests do not also pay for thrashing.
+    sys.setswitchinterval(0.05)
     from tools.dynamodb_server import DynamoServer
 
     with DynamoServer(latency_seconds=latency_seconds) as server:
+        answers = {
+            "url": lambda: server.url,
+            "requests": lambda: dict(server.requests),
+            "cpu": time.process_time,
+        }
         while (question := pipe.recv()) is not None:
-            pipe.send(server.url if question == "url" else dict(server.requests))
+            pipe.send(answers[question]())
