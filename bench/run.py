@@ -349,6 +349,8 @@ def measure_cold_start(project: Project) -> None:
         print(f"| {label} | {ours:.2f} ms | {theirs:.2f} ms |")
 
     print("\nPackage size (.py files, zipped)\n")
+    print("| package | size |")
+    print("|---|---|")
     print(f"| ours (src/{project.package}) | {zipped_size(ours_dir) / 1024:.0f} KB |")
     print(f"| aws_lambda_powertools | {zipped_size(theirs_dir) / 1024:.0f} KB |")
 
