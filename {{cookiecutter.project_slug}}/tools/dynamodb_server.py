@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from moto.core.model_instances import model_data
 from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -143,6 +144,7 @@ class DynamoServer:
                 reply.update(status=status, headers=headers)
 
             answer = b"".join(self._moto(environ, keep))
+        _forget_model_objects()
         if fault and fault.kind == "lost":
             return _close(environ, start_response)
         start_response(reply["status"], reply["headers"])
@@ -182,6 +184,16 @@ class DynamoServer:
             for stripe in stripes:
                 held.enter_context(self._stripes[stripe])
             yield
+
+
+def _forget_model_objects() -> None:
+    """Drop moto's list of every DynamoDB model object it has made (kept for its dashboard).
+
+    The list would hold every item ever written, and each table copy a transaction makes:
+    a long run (``make soak``) would fill the machine's memory with them.
+    """
+    for model in model_data["dynamodb"].values():
+        model.instances_tracked.clear()
 
 
 class _RequestHandler(MotoRequestHandler):

@@ -306,6 +306,7 @@ def _completion(claimed: Claim, record: store.Item | None) -> dict[str, Any]:
         ":token": {"S": _token(claimed)},
     }
     assignments = ["#status = :completed"]
+    # The record may carry its own expiry (a response kept in chunks expires with them).
     kept = {EXPIRES_AT: {"N": str(int(time.time()) + store.ttl_seconds())}, **(record or {})}
     for index, (name, value) in enumerate(kept.items()):
         names[f"#set{index}"], values[f":set{index}"] = name, value
