@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import freezegun.api
 import pytest
-from botocore.retries.standard import ExponentialBackoff
+from botocore.retries.standard import ExponentialBackoff, RetryQuotaChecker
 from hypothesis import HealthCheck, settings
 from moto import mock_aws
 
@@ -97,8 +97,14 @@ def endpoint(server: DynamoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """The client retries at once instead of backing off (up to 3 s after a throttle): when
-    a retry is sent does not change what it finds, and the fault tests send many."""
+    a retry is sent does not change what it finds, and the fault tests send many.
+
+    And it always makes all its attempts. botocore's retry quota, drained by many faults in a
+    row, stops retries for a while (as it should in Lambda); in a test it would make how many
+    attempts a fault meets depend on every test that ran before.
+    """
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
+    monkeypatch.setattr(RetryQuotaChecker, "acquire_retry_quota", lambda self, context: True)
 
 
 @pytest.fixture
