@@ -1,8 +1,16 @@
-"""The endpoint both contenders use: a baked project's DynamoDB server, in a process of its own.
+"""The endpoint both contenders use: a baked project's DynamoDB server, partitioned by item.
 
-In its own process so that the benchmark's CPU figures are the client's alone. It adds a
-delay to every request, as DynamoDB has one seen from Lambda, and locks per item, not
-globally, so that requests on different items overlap as they do in DynamoDB.
+DynamoDB spreads a table's items over partitions and routes each request to the partition of
+the item it names; requests on different items never queue behind one another. One moto
+process cannot do that: every request takes a few ms of its CPU under one interpreter lock,
+so a batch's overlapping requests would queue there, and the benchmark would measure moto.
+So the endpoint is several processes, each a baked project's own server (atomic per item,
+adding a delay to every request as DynamoDB has one seen from Lambda), each holding the items
+whose key hashes to it, and each client routes a request on an item to its process.
+
+Both contenders' clients are routed alike (:meth:`Endpoint.route` hooks the boto3 session
+they are made from). The processes are apart from the client's so that the benchmark's CPU
+figures are the client's alone; requests and CPU are summed over all of them.
 """
 
 from __future__ import annotations
@@ -10,13 +18,75 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import time
+import zlib
 from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import boto3
+
+ITEM_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "GetItem")
+KEY = "id"  # the partition key of every table the benchmark uses, ours and Powertools'
+
 
 class Endpoint:
+    def __init__(self, project: Path, latency_seconds: float, partitions: int) -> None:
+        self._partitions = [_Partition(project, latency_seconds) for _ in range(partitions)]
+        self.urls = [partition.url for partition in self._partitions]
+        self.url = self.urls[0]  # where table-level requests (CreateTable, ...) go
+
+    def route(self, session: boto3.Session) -> None:
+        """Send each item request of every client ``session`` makes to its item's partition.
+
+        Register before the clients are made: a client copies the session's handlers.
+        """
+
+        def pick(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            context["bench_partition"] = self._partition_of(params)
+
+        def redirect(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            partition = context.get("bench_partition")
+            if partition is not None:
+                params["url"] = self.urls[partition] + "/"
+
+        for operation in (*ITEM_OPERATIONS, "TransactWriteItems"):
+            session.events.register(f"before-parameter-build.dynamodb.{operation}", pick)
+            session.events.register(f"before-call.dynamodb.{operation}", redirect)
+
+    def clients(self) -> list[Any]:
+        """One client per partition, for what every partition needs: its tables."""
+        return [boto3.client("dynamodb", endpoint_url=url) for url in self.urls]
+
+    def requests(self) -> Counter[str]:
+        """Requests received so far, by operation (counted by the servers)."""
+        return sum(self.requests_by_partition(), Counter())
+
+    def requests_by_partition(self) -> list[Counter[str]]:
+        return [Counter(partition.ask("requests")) for partition in self._partitions]
+
+    def cpu_seconds(self) -> float:
+        """CPU the servers have spent so far (moto's work, not the network's delay)."""
+        return sum(float(partition.ask("cpu")) for partition in self._partitions)
+
+    def close(self) -> None:
+        for partition in self._partitions:
+            partition.close()
+
+    def _partition_of(self, params: dict[str, Any]) -> int:
+        if "TransactItems" in params:  # a transaction must not span partitions
+            entries = [next(iter(entry.values())) for entry in params["TransactItems"]]
+            found = {self._partition_of(entry) for entry in entries}
+            if len(found) != 1:
+                raise ValueError("a transaction's items are on different partitions")
+            return found.pop()
+        key = (params.get("Key") or params["Item"])[KEY]
+        return zlib.crc32(repr(key).encode()) % len(self.urls)
+
+
+class _Partition:
+    """One server process, answering questions about itself over a pipe."""
+
     def __init__(self, project: Path, latency_seconds: float) -> None:
         spawn = multiprocessing.get_context("spawn")
         self._pipe, theirs = spawn.Pipe()
@@ -24,30 +94,21 @@ class Endpoint:
             target=_serve, args=(theirs, str(project), latency_seconds), daemon=True
         )
         self._process.start()
-        self.url: str = self._ask("url")
+        self.url: str = self.ask("url")
 
-    def requests(self) -> Counter[str]:
-        """Requests received so far, by operation (counted by the server)."""
-        return Counter(self._ask("requests"))
-
-    def cpu_seconds(self) -> float:
-        """CPU the server process has spent so far (moto's work, not the network's delay)."""
-        return float(self._ask("cpu"))
+    def ask(self, question: str) -> Any:
+        self._pipe.send(question)
+        return self._pipe.recv()
 
     def close(self) -> None:
         self._pipe.send(None)
         self._process.join(timeout=10)
 
-    def _ask(self, question: str) -> Any:
-        self._pipe.send(question)
-        return self._pipe.recv()
-
 
 def _serve(pipe: Connection, project: str, latency_seconds: float) -> None:
     sys.path.insert(0, project)
-    # DynamoDB's own CPU is not on the client's path; moto's is (a few ms per request, one
-    # process). A longer switch interval lets each request thread finish its work before
-    # another takes the GIL, so overlapping requests do not also pay for thrashing.
+    # A longer switch interval lets each request thread finish its work before another
+    # takes the interpreter lock, so overlapping requests do not also pay for thrashing.
     sys.setswitchinterval(0.05)
     from tools.dynamodb_server import DynamoServer
 

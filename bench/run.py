@@ -1,12 +1,14 @@
 """Benchmark the generated dedup against Powertools' idempotency utility, in one run.
 
 Bakes an SQS, a Kinesis and an EventBridge project, starts one DynamoDB endpoint (a baked
-project's own, atomic per item, adding a delay to every request as DynamoDB has one seen from
-Lambda), and runs the generated handlers and their Powertools equivalents (bench/
-powertools_app.py) against it, alternating, with the same no-op work. It prints medians and
-the ratio ours / Powertools of: requests per unit (counted by the server), wall time per
-event and per batch, a curve of batch wall time against batch size, client CPU per unit,
-own-module import self-time (with and without bytecode compiled ahead), and package size.
+project's own server, atomic per item, adding a delay to every request as DynamoDB has one
+seen from Lambda, run as several processes that each hold a share of the items, as DynamoDB's
+partitions do: bench/endpoint.py), and runs the generated handlers and their Powertools
+equivalents (bench/powertools_app.py) against it, alternating, with the same no-op work. It
+prints medians and the ratio ours / Powertools of: requests per unit (counted by the server),
+wall time per event and per batch, a curve of batch wall time against batch size, client CPU
+per unit, own-module import self-time (with and without bytecode compiled ahead), and package
+size.
 
 It measures and prints; it asserts nothing about time. tests/test_bench.py runs it --tiny.
 
@@ -122,14 +124,15 @@ def contenders(project: Project, endpoint: Endpoint) -> tuple[Contender, Contend
         return project.delivery.result(payload)
 
     project.service.process = work
-    client = boto3.client("dynamodb", endpoint_url=endpoint.url, region_name=REGION)
     table = f"powertools-{project.source}-{uuid.uuid4().hex[:6]}"
-    client.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    for partition in endpoint.clients():
+        partition.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    client = boto3.client("dynamodb", endpoint_url=endpoint.url)  # routed by item
     if project.source == "eventbridge":
         theirs = single_event_handler(client, table, work)
     else:
@@ -215,6 +218,19 @@ def own_import_self_time(package_dir: Path, module: str, prefix: str, compiled: 
     return statistics.median(totals) / 1000
 
 
+def empty_copy(package_dir: Path, into: Path) -> Path:
+    """A package with ``package_dir``'s module names, each empty but for the handler, which
+    imports the others as ours does."""
+    copy = into / f"empty_{package_dir.name}"
+    copy.mkdir()
+    names = sorted(path.stem for path in package_dir.glob("*.py"))
+    for name in names:
+        (copy / f"{name}.py").write_text("")
+    others = [name for name in names if name not in ("__init__", "handler")]
+    (copy / "handler.py").write_text(f"from . import {', '.join(others)}\n")
+    return copy
+
+
 def zipped_size(directory: Path) -> int:
     """Bytes of ``directory``'s .py files, zipped as a Lambda deployment package is."""
     with tempfile.TemporaryFile() as archive:
@@ -251,12 +267,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The generated dedup against Powertools.")
     parser.add_argument("--tiny", action="store_true", help="one quick round, to keep it working")
     parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument(
+        "--partitions", type=int, default=4, help="server processes the items are spread over"
+    )
     parser.add_argument("--plot", type=Path, help="write the batch-size curve to this PNG")
     options = parser.parse_args(argv)
     os.environ.update(SETTINGS)
     with tempfile.TemporaryDirectory() as scratch:
         projects = {source: Project(source, Path(scratch)) for source in SOURCES}
-        endpoint = Endpoint(projects["sqs"].path, options.latency_ms / 1000)
+        endpoint = Endpoint(projects["sqs"].path, options.latency_ms / 1000, options.partitions)
+        boto3.setup_default_session()  # every client below is made from it, ours too
+        endpoint.route(boto3.DEFAULT_SESSION)
         try:
             curve = measure_requests_and_time(projects, endpoint, options)
         finally:
@@ -272,8 +293,9 @@ def measure_requests_and_time(
     rounds = 1 if options.tiny else 9
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint.url
     os.environ.update(projects["sqs"].local_aws.function_environment())
-    client = boto3.client("dynamodb", endpoint_url=endpoint.url, region_name=REGION)
-    os.environ.update(projects["sqs"].local_aws.create_tables(client, "-bench"))
+    for partition in endpoint.clients():
+        tables = projects["sqs"].local_aws.create_tables(partition, "-bench")
+    os.environ.update(tables)
     pairs = {source: contenders(project, endpoint) for source, project in projects.items()}
     for pair in pairs.values():  # warm: clients made, connections open, as in Lambda
         for contender in pair:
@@ -281,7 +303,8 @@ def measure_requests_and_time(
 
     print(
         f"Endpoint: moto over HTTP, {options.latency_ms:g} ms added per request, locked per"
-        f" item; {rounds} alternating rounds ({3 * rounds} for one event), medians."
+        f" item, items spread over {options.partitions} processes by key;"
+        f" {rounds} alternating rounds ({3 * rounds} for one event), medians."
     )
     stream_batch = 10 if options.tiny else 100
     single = 3 * rounds  # one event is quick and noisier: more rounds for a steady median
@@ -347,6 +370,14 @@ def measure_cold_start(project: Project) -> None:
         )
         label = "bytecode compiled ahead" if compiled else "no bytecode (compiled on import)"
         print(f"| {label} | {ours:.2f} ms | {theirs:.2f} ms |")
+    with tempfile.TemporaryDirectory() as scratch:
+        empty = empty_copy(ours_dir, Path(scratch))
+        floor = own_import_self_time(empty, f"{empty.name}.handler", empty.name, compiled=True)
+        modules = len(list(empty.glob("*.py")))
+    print(
+        f"\nThe same {modules} modules, empty (what importing a module costs here, whatever is"
+        f" in it), bytecode compiled ahead: {floor:.2f} ms"
+    )
 
     print("\nPackage size (.py files, zipped)\n")
     print("| package | size |")

@@ -1,12 +1,18 @@
 """The benchmark keeps working: bench/run.py, once, at its smallest.
 
 It measures and prints; what it prints is not judged here, only that every section comes out
-with both contenders in it (make bench runs it at full size, and writes docs/batch-curve.png).
+with both contenders in it (make bench runs it at full size, and writes docs/batch-curve.png),
+and that the endpoint it measures against routes each item to one of its partitions.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+import pytest
 
 from conftest import TEMPLATE_DIR, run
 
@@ -27,3 +33,59 @@ def test_the_benchmark_runs_and_reports_both_contenders():
         assert section in report
     assert "| SQS batch of 10, fresh |" in report
     assert "| 20 / 20 |" in report  # 2 requests per fresh message, for both
+
+
+def test_the_endpoint_keeps_each_item_on_one_partition_and_spreads_the_items(
+    bake: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+):
+    """A claim and its completion must meet on one partition, or every completion would be
+    refused; and the items must spread, or the partitions would be one server again."""
+    monkeypatch.syspath_prepend(str(TEMPLATE_DIR / "bench"))
+    from endpoint import Endpoint
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    endpoint = Endpoint(bake(event_source="sqs"), latency_seconds=0.0, partitions=3)
+    try:
+        session = boto3.Session()
+        endpoint.route(session)
+        for partition in endpoint.clients():
+            partition.create_table(
+                TableName="units",
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        client = session.client("dynamodb", endpoint_url=endpoint.url)
+        for n in range(30):
+            key = {"id": {"S": f"op#unit-{n}"}}
+            client.put_item(TableName="units", Item={**key, "status": {"S": "IN_PROGRESS"}})
+            client.update_item(
+                TableName="units",
+                Key=key,
+                UpdateExpression="SET #s = :done",
+                ConditionExpression="#s = :claimed",  # refused where the claim is not
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":done": {"S": "COMPLETED"},
+                    ":claimed": {"S": "IN_PROGRESS"},
+                },
+            )
+
+        by_partition = endpoint.requests_by_partition()
+        assert [sent["PutItem"] > 0 for sent in by_partition] == [True, True, True]
+        assert [sent["PutItem"] - sent["UpdateItem"] for sent in by_partition] == [0, 0, 0]
+        assert sum(sent["PutItem"] for sent in by_partition) == 30
+        with pytest.raises(ValueError, match="different partitions"):
+            client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "units", "Item": {"id": {"S": f"op#other-{n}"}}}}
+                    for n in range(10)
+                ]
+            )
+    finally:
+        endpoint.close()
