@@ -69,6 +69,7 @@ class Project:
             extra_context={"event_source": source, "project_name": f"Bench {source}"},
         )
         self.path = Path(baked)
+        self.failing: set[str] = set()  # the ids of the units whose work raises
         sys.path.insert(0, str(self.path / "src"))
         self.handler = importlib.import_module(f"{self.package}.handler")
         self.service = importlib.import_module(f"{self.package}.service")
@@ -118,9 +119,12 @@ class Contender:
 
 
 def contenders(project: Project, endpoint: Endpoint) -> tuple[Contender, Contender]:
-    """The generated handler and the Powertools one, doing the same no-op work."""
+    """The generated handler and the Powertools one, doing the same no-op work (which fails
+    for the units in ``project.failing``)."""
 
     def work(payload: Any) -> Any:
+        if project.failing and project.delivery.unit_id(payload) in project.failing:
+            raise RuntimeError("this unit's work fails")
         return project.delivery.result(payload)
 
     project.service.process = work
@@ -148,17 +152,25 @@ def fresh_ids(count: int) -> list[str]:
 
 
 def scenario(
-    pair: tuple[Contender, Contender], endpoint: Endpoint, units: int, rounds: int, duplicate: bool
+    pair: tuple[Contender, Contender],
+    endpoint: Endpoint,
+    units: int,
+    rounds: int,
+    duplicate: bool,
+    failing_at: int | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Medians per contender over ``rounds`` alternating runs of a ``units``-unit event."""
+    """Medians per contender over ``rounds`` alternating runs of a ``units``-unit event
+    (whose unit at position ``failing_at``, if any, fails)."""
     samples: dict[str, list[Sample]] = {c.name: [] for c in pair}
     for number in range(rounds):
         for contender in pair if number % 2 == 0 else pair[::-1]:
-            delivery = contender.project.delivery
-            event = delivery.event(fresh_ids(units))
+            ids = fresh_ids(units)
+            contender.project.failing = {ids[failing_at]} if failing_at is not None else set()
+            event = contender.project.delivery.event(ids)
             if duplicate:
                 contender.deliver(event, endpoint)  # the first copy, not measured
             samples[contender.name].append(contender.deliver(event, endpoint))
+            contender.project.failing = set()
     return {
         name: {
             "wall_ms": statistics.median(run.wall for run in runs) * 1000,
@@ -316,6 +328,10 @@ def measure_requests_and_time(
         (
             f"Kinesis batch of {stream_batch}, fresh",
             scenario(pairs["kinesis"], endpoint, stream_batch, rounds, False),
+        ),
+        (
+            f"Kinesis batch of {stream_batch}, unit {stream_batch // 2 + 1} fails",
+            scenario(pairs["kinesis"], endpoint, stream_batch, rounds, False, stream_batch // 2),
         ),
     ]
     report("Wall time per invocation (median) and DynamoDB requests", rows)

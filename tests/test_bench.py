@@ -33,6 +33,7 @@ def test_the_benchmark_runs_and_reports_both_contenders():
         assert section in report
     assert "| SQS batch of 10, fresh |" in report
     assert "| 20 / 20 |" in report  # 2 requests per fresh message, for both
+    assert "| Kinesis batch of 10, unit 6 fails |" in report  # its releases are counted
 
 
 def test_the_endpoint_keeps_each_item_on_one_partition_and_spreads_the_items(
