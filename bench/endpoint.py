@@ -58,6 +58,16 @@ class Endpoint:
         """One client per partition, for what every partition needs: its tables."""
         return [boto3.client("dynamodb", endpoint_url=url) for url in self.urls]
 
+    def create_table(self, name: str) -> None:
+        """A table keyed on KEY, on every partition."""
+        for client in self.clients():
+            client.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+
     def requests(self) -> Counter[str]:
         """Requests received so far, by operation (counted by the servers)."""
         return sum(self.requests_by_partition(), Counter())

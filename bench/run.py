@@ -129,13 +129,7 @@ def contenders(project: Project, endpoint: Endpoint) -> tuple[Contender, Contend
 
     project.service.process = work
     table = f"powertools-{project.source}-{uuid.uuid4().hex[:6]}"
-    for partition in endpoint.clients():
-        partition.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    endpoint.create_table(table)
     client = boto3.client("dynamodb", endpoint_url=endpoint.url)  # routed by item
     if project.source == "eventbridge":
         theirs = single_event_handler(client, table, work)

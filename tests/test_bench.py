@@ -54,13 +54,7 @@ def test_the_endpoint_keeps_each_item_on_one_partition_and_spreads_the_items(
     try:
         session = boto3.Session()
         endpoint.route(session)
-        for partition in endpoint.clients():
-            partition.create_table(
-                TableName="units",
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        endpoint.create_table("units")
         client = session.client("dynamodb", endpoint_url=endpoint.url)
         for n in range(30):
             key = {"id": {"S": f"op#unit-{n}"}}
