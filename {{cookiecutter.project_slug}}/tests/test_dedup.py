@@ -14,9 +14,9 @@ from botocore.stub import Stubber
 from freezegun import freeze_time
 
 {% if source.http -%}
-from {{ cookiecutter.package_name }} import dedup, responses, store
+from {{ cookiecutter.package_name }} import dedup, keys, responses, store
 {% else -%}
-from {{ cookiecutter.package_name }} import dedup, store
+from {{ cookiecutter.package_name }} import dedup, keys, store
 {% endif -%}
 from tools.local_aws import FakeLambdaContext, default_ttl_seconds
 
@@ -200,10 +200,10 @@ def test_the_lease_ends_when_the_invocation_would(dynamodb, stored):
 
 def test_the_key_is_the_function_name_and_the_unit_id(monkeypatch):
     context = FakeLambdaContext(function_name="orders-fn")
-    assert dedup.dedup_key("m-1", context) == "orders-fn#m-1"
+    assert keys.key("m-1", context) == "orders-fn#m-1"
 
-    monkeypatch.setenv(dedup.OPERATION_ENV, "orders")
-    assert dedup.dedup_key("m-1", context) == "orders#m-1"
+    monkeypatch.setenv(keys.OPERATION_ENV, "orders")
+    assert keys.key("m-1", context) == "orders#m-1"
 
 
 @pytest.mark.parametrize(
@@ -214,14 +214,14 @@ def test_the_key_is_the_function_name_and_the_unit_id(monkeypatch):
 def test_an_id_too_long_or_unencodable_for_a_key_is_hashed_and_still_works(
     dynamodb, context, unit_id, capsys
 ):
-    key = dedup.dedup_key(unit_id, context)
+    key = keys.key(unit_id, context)
     runs: list[str] = []
 
     run_unit(key, context, lambda: runs.append("run"))
     run_unit(key, context, lambda: runs.append("run"))
 
     _, _, stored_id = key.partition("#")
-    assert stored_id.startswith(dedup.HASHED_ID_PREFIX)
+    assert stored_id.startswith(keys.HASHED_ID_PREFIX)
     assert len(key.encode()) < 2048  # DynamoDB's limit for a partition key
     assert runs == ["run"]
     assert [line["decision"] for line in decisions_logged(capsys)] == [
@@ -231,19 +231,19 @@ def test_an_id_too_long_or_unencodable_for_a_key_is_hashed_and_still_works(
 
 
 def test_ids_up_to_the_readable_limit_stay_readable_and_distinct_ids_stay_distinct(context):
-    readable = "é" * (dedup.MAX_READABLE_ID_BYTES // 2)  # two bytes each in UTF-8
-    assert dedup.dedup_key(readable, context).endswith("#" + readable)
+    readable = "é" * (keys.MAX_READABLE_ID_BYTES // 2)  # two bytes each in UTF-8
+    assert keys.key(readable, context).endswith("#" + readable)
     longer = [readable + "a", readable + "b"]
-    assert len({dedup.dedup_key(unit_id, context) for unit_id in longer}) == 2
+    assert len({keys.key(unit_id, context) for unit_id in longer}) == 2
 
 
 @pytest.mark.parametrize("operation", ["orders#v2", "o" * 300])
 def test_an_operation_that_cannot_be_a_key_prefix_is_a_configuration_error(
     context, monkeypatch, operation
 ):
-    monkeypatch.setenv(dedup.OPERATION_ENV, operation)
-    with pytest.raises(store.NotConfigured, match=dedup.OPERATION_ENV):
-        dedup.dedup_key("m-1", context)
+    monkeypatch.setenv(keys.OPERATION_ENV, operation)
+    with pytest.raises(store.NotConfigured, match=keys.OPERATION_ENV):
+        keys.key("m-1", context)
 
 
 def test_every_decision_is_one_json_line_that_names_the_key(dynamodb, context, capsys):

@@ -37,8 +37,6 @@ unit is not.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 import traceback
 import uuid
@@ -48,8 +46,6 @@ from typing import TYPE_CHECKING, Any
 from . import decisions, effects, store
 from .store import StoreUnavailable as StoreUnavailable
 
-OPERATION_ENV = "DEDUP_OPERATION"
-
 # Attribute names. template.yaml declares KEY as the partition key and EXPIRES_AT as the TTL.
 KEY = "id"
 STATUS = "status"  # IN_PROGRESS or COMPLETED
@@ -57,23 +53,8 @@ EXPIRES_AT = "expires_at"  # epoch seconds: when the record stops counting (and 
 LEASE_EXPIRES_AT = "lease_expires_at"  # epoch seconds: when an IN_PROGRESS claim may be taken over
 CLAIM_TOKEN = "claim_token"  # which claim wrote the record
 
-# A unit id goes into the key as it is when it is short and valid UTF-8; any other id (DynamoDB
-# keys hold at most 2048 bytes) goes in as HASHED_ID_PREFIX + its SHA-256, as does an id that
-# itself starts with that prefix, so that no readable id can stand for a hashed one.
-MAX_READABLE_ID_BYTES = 512
-HASHED_ID_PREFIX = "sha256:"
-MAX_OPERATION_BYTES = 256
-
-
-if TYPE_CHECKING:  # for type checkers only: a Protocol costs every cold start to define
-    from typing import Protocol
-
-    class LambdaContext(Protocol):
-        """The part of the Lambda context object this module uses."""
-
-        function_name: str
-
-        def get_remaining_time_in_millis(self) -> int: ...
+if TYPE_CHECKING:
+    from .keys import LambdaContext
 
 
 class State:
@@ -101,28 +82,6 @@ class Claim:
 
 class InProgressElsewhere(Exception):
     """Another invocation holds this unit: report it failed so that it comes back."""
-
-
-def operation(context: LambdaContext) -> str:
-    """The first part of every key: DEDUP_OPERATION if set, else the function's name."""
-    name = os.environ.get(OPERATION_ENV) or context.function_name
-    if "#" in name or len(name.encode()) > MAX_OPERATION_BYTES:
-        raise store.NotConfigured(
-            f"{OPERATION_ENV} {name!r} must not contain '#' nor be over {MAX_OPERATION_BYTES} bytes"
-        )
-    return name
-
-
-def dedup_key(unit_id: str, context: LambdaContext) -> str:
-    """``<operation>#<unit id>``, the unit id hashed when it is long or not valid UTF-8."""
-    try:
-        readable = len(unit_id.encode()) <= MAX_READABLE_ID_BYTES
-    except UnicodeEncodeError:  # a lone surrogate, from JSON such as "\ud800"
-        readable = False
-    if not readable or unit_id.startswith(HASHED_ID_PREFIX):
-        digest = hashlib.sha256(unit_id.encode("utf-8", "surrogatepass")).hexdigest()
-        unit_id = HASHED_ID_PREFIX + digest
-    return f"{operation(context)}#{unit_id}"
 
 
 def lease_seconds(context: LambdaContext) -> float:
