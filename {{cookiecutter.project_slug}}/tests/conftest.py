@@ -22,7 +22,7 @@ from moto import mock_aws
 
 from {{ cookiecutter.package_name }} import store
 from tools.dynamodb_server import DynamoServer
-from tools.local_aws import FakeLambdaContext, create_tables, function_environment
+from tools.local_aws import FakeLambdaContext, create_ledger, create_tables, function_environment
 
 # freezegun would hand real time to code near the top of a thread's stack (a batch's claims
 # run in threads): with no stack inspection, every thread sees the frozen clock.
@@ -92,6 +92,14 @@ def endpoint(server: DynamoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield server
     server.clear()
     store.use_client(None)
+
+
+@pytest.fixture
+def ledger(endpoint: DynamoServer) -> str:
+    """A business table of the tests' own on the endpoint, for enlisted writes (its name)."""
+    table = create_ledger(endpoint.client(), f"ledger-{uuid.uuid4().hex[:8]}")
+    endpoint.clear()  # the test counts its own requests, from zero
+    return table
 
 
 @pytest.fixture

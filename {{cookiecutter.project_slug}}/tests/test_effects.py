@@ -11,7 +11,6 @@ completion be recorded once, and ``process`` run again only where nothing had co
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from typing import Any
@@ -20,13 +19,15 @@ import pytest
 
 from {{ cookiecutter.package_name }} import effects, service, store
 from tools import delivery
-from tools.local_aws import FakeLambdaContext
+from tools.local_aws import FakeLambdaContext, committed_runs
 
 
 class Orders:
-    """The stand-in for service.process: records one order per unit in the Orders table."""
+    """The stand-in for service.process: records one order per unit in the ledger, a
+    business table of the tests' own."""
 
-    def __init__(self) -> None:
+    def __init__(self, ledger: str) -> None:
+        self.ledger = ledger
         self.runs: list[str] = []
         self.keys: dict[str, str] = {}  # unit: its dedup key, as process can read it
 
@@ -34,23 +35,17 @@ class Orders:
         unit = delivery.unit_id(payload)
         self.runs.append(unit)
         self.keys[unit] = effects.dedup_key()
-        effects.put(table(), {"order_id": unit, "by_run": len(self.runs)})
-        effects.update(table(), {"order_id": f"{unit}-count"}, "ADD runs :one", values={":one": 1})
+        effects.put(self.ledger, {"order_id": unit, "by_run": len(self.runs)})
+        counter = {"order_id": f"{unit}-count"}  # an item of its own: one write per item
+        effects.update(self.ledger, counter, "ADD runs :one", values={":one": 1})
         return delivery.result(payload)
 
+    def order(self, unit: str) -> dict[str, Any] | None:
+        item = store.client().get_item(TableName=self.ledger, Key={"order_id": {"S": unit}})
+        return item.get("Item")
 
-def table() -> str:
-    return os.environ["ORDERS_TABLE_NAME"]
-
-
-def order(unit: str) -> dict[str, Any] | None:
-    item = store.client().get_item(TableName=table(), Key={"order_id": {"S": unit}})
-    return item.get("Item")
-
-
-def committed_runs(unit: str) -> int:
-    counter = order(f"{unit}-count") or {}
-    return int(counter.get("runs", {}).get("N", "0"))
+    def committed_runs(self, unit: str) -> int:
+        return committed_runs(store.client(), self.ledger, f"{unit}-count")
 
 
 def record(key: str) -> dict[str, Any] | None:
@@ -59,8 +54,8 @@ def record(key: str) -> dict[str, Any] | None:
 
 
 @pytest.fixture
-def orders(monkeypatch: pytest.MonkeyPatch) -> Orders:
-    stand_in = Orders()
+def orders(ledger: str, monkeypatch: pytest.MonkeyPatch) -> Orders:
+    stand_in = Orders(ledger)
     monkeypatch.setattr(service, "process", stand_in.process)
     return stand_in
 
@@ -75,8 +70,8 @@ def test_the_writes_and_the_completion_commit_in_one_transaction(endpoint, order
     assert delivery.deliver(delivery.event([unit]), context) == [unit]
 
     assert endpoint.requests == {"PutItem": 1, "TransactWriteItems": 1}  # claim, then commit
-    assert order(unit)["by_run"] == {"N": "1"}
-    assert committed_runs(unit) == 1
+    assert orders.order(unit)["by_run"] == {"N": "1"}
+    assert orders.committed_runs(unit) == 1
     assert record(orders.keys[unit])["status"] == {"S": "COMPLETED"}
 
 
@@ -93,14 +88,14 @@ def test_a_crash_before_the_commit_leaves_nothing_and_the_retry_commits_once(
     crashed = delivery.deliver(delivery.event([unit]), FakeLambdaContext(deadline=deadline))
     endpoint.clear()
     assert crashed == []
-    assert order(unit) is None  # prepared, never committed
+    assert orders.order(unit) is None  # prepared, never committed
 
     time.sleep(max(0.0, deadline - time.time()) + 0.05)
     assert delivery.deliver(delivery.event([unit]), FakeLambdaContext()) == [unit]
 
     assert orders.runs == [unit, unit]  # it ran again: nothing had committed
-    assert order(unit)["by_run"] == {"N": "2"}
-    assert committed_runs(unit) == 1
+    assert orders.order(unit)["by_run"] == {"N": "2"}
+    assert orders.committed_runs(unit) == 1
 
 
 def test_a_commit_whose_answer_is_lost_is_recognised_and_not_run_again(
@@ -115,7 +110,7 @@ def test_a_commit_whose_answer_is_lost_is_recognised_and_not_run_again(
 
     assert first == again == [unit]  # the release told: it had committed
     assert orders.runs == [unit]
-    assert committed_runs(unit) == 1
+    assert orders.committed_runs(unit) == 1
     assert record(orders.keys[unit])["status"] == {"S": "COMPLETED"}
 
 
@@ -126,7 +121,7 @@ def test_a_copy_whose_lease_lapsed_cannot_commit_and_its_writes_never_land(
     late_context = FakeLambdaContext(deadline=time.time() + 0.3)
 
     def slow_then_overtaken(payload: Any) -> Any:
-        effects.put(table(), {"order_id": unit, "by_run": "late"})
+        effects.put(orders.ledger, {"order_id": unit, "by_run": "late"})
         time.sleep(0.4)  # past its lease: the retry takes over and commits first
         monkeypatch.setattr(service, "process", orders.process)
         assert delivery.deliver(delivery.event([unit]), FakeLambdaContext()) == [unit]
@@ -136,8 +131,8 @@ def test_a_copy_whose_lease_lapsed_cannot_commit_and_its_writes_never_land(
     late = delivery.deliver(delivery.event([unit]), late_context)
 
     assert late == []  # not acknowledged: none of its writes landed
-    assert order(unit)["by_run"] == {"N": "1"}  # the retry's, not the late copy's
-    assert committed_runs(unit) == 1
+    assert orders.order(unit)["by_run"] == {"N": "1"}  # the retry's, not the late copy's
+    assert orders.committed_runs(unit) == 1
 
 
 def test_a_write_whose_own_condition_fails_fails_the_unit_and_writes_nothing(
@@ -149,31 +144,31 @@ def test_a_write_whose_own_condition_fails_fails_the_unit_and_writes_nothing(
 
     def refused(payload: Any) -> Any:
         keys.append(effects.dedup_key())
-        effects.put(table(), {"order_id": unit}, condition="attribute_exists(order_id)")
+        effects.put(orders.ledger, {"order_id": unit}, condition="attribute_exists(order_id)")
         return delivery.result(payload)
 
     monkeypatch.setattr(service, "process", refused)
     assert delivery.deliver(delivery.event([unit]), context) == []
 
-    assert order(unit) is None
+    assert orders.order(unit) is None
     assert record(keys[0]) is None  # released: the retry runs at once
     assert "WriteRefused" in capsys.readouterr().out
 
 
 def test_writes_past_a_transactions_limits_fail_before_anything_is_written(
-    endpoint, monkeypatch, context
+    endpoint, orders, monkeypatch, context
 ):
     unit = fresh()
 
     def too_many(payload: Any) -> Any:
         for number in range(effects.MAX_WRITES + 1):
-            effects.put(table(), {"order_id": f"{unit}-{number}"})
+            effects.put(orders.ledger, {"order_id": f"{unit}-{number}"})
         return delivery.result(payload)
 
     monkeypatch.setattr(service, "process", too_many)
     assert delivery.deliver(delivery.event([unit]), context) == []
 
-    assert order(f"{unit}-0") is None
+    assert orders.order(f"{unit}-0") is None
     assert endpoint.requests["TransactWriteItems"] == 0
 
 

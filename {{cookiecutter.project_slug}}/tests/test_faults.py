@@ -18,7 +18,6 @@ would, until it is acknowledged. Whatever the fault:
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import effects, service, store
 from tools import delivery
-from tools.local_aws import FakeLambdaContext
+from tools.local_aws import FakeLambdaContext, committed_runs
 
 LEASE_SECONDS = 0.3  # each invocation's time, kept short so that redeliveries need not wait
 ATTEMPTS = 3  # the client's: total_max_attempts in store.py
@@ -60,8 +59,9 @@ FAULTS = [
 class Unit:
     """One unit of work, delivered until acknowledged, with its runs and decisions counted."""
 
-    def __init__(self, fault: Fault, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(self, fault: Fault, ledger: str, capsys: pytest.CaptureFixture[str]) -> None:
         self.id = f"fault-{uuid.uuid4().hex[:8]}"
+        self.ledger = ledger
         self.fault = fault
         self.capsys = capsys
         self.runs = 0
@@ -71,8 +71,7 @@ class Unit:
     def process(self, payload: Any) -> Any:
         self.runs += 1
         if self.fault.enlisted:
-            table = os.environ["ORDERS_TABLE_NAME"]
-            effects.update(table, {"order_id": self.id}, "ADD runs :one", values={":one": 1})
+            effects.update(self.ledger, {"order_id": self.id}, "ADD runs :one", values={":one": 1})
         if self.fail_first_run and self.runs == 1:
             raise RuntimeError("the work fails the first time")
         return delivery.result(payload)
@@ -89,9 +88,9 @@ class Unit:
 
 @pytest.mark.parametrize("fault", FAULTS, ids=str)
 def test_a_fault_on_any_call_ends_in_a_documented_outcome(
-    endpoint, no_backoff, monkeypatch, capsys, fault
+    endpoint, ledger, no_backoff, monkeypatch, capsys, fault
 ):
-    unit = Unit(fault, capsys)
+    unit = Unit(fault, ledger, capsys)
     monkeypatch.setattr(service, "process", unit.process)
     delay = 0.3 if fault.kind == "delay" else 0.0  # well inside the client's read timeout
     endpoint.inject(fault.operation, fault.kind, calls=fault.calls, seconds=delay)
@@ -111,16 +110,9 @@ def test_a_fault_on_any_call_ends_in_a_documented_outcome(
     may_run_again = "completion_not_recorded" in unit.decisions
     assert unit.runs in ({runs, runs + 1} if may_run_again else {runs}), unit.decisions
     if fault.enlisted:
-        assert committed_runs(unit.id) == 1  # the enlisted write, exactly once
+        assert committed_runs(store.client(), ledger, unit.id) == 1  # the enlisted write, once
     if fault.kind == "lost":
         assert "lease_lost" not in unit.decisions  # its own write, not another copy's
     if fault.kind == "lost" and fault.calls == 1 and fault.operation == "PutItem":
         assert deliveries == [True]  # the claim was recognised as its own: no hand-back
         assert "in_progress" not in unit.decisions
-
-
-def committed_runs(order_id: str) -> int:
-    """How many runs' enlisted writes committed: the ``runs`` counter they add to."""
-    table = os.environ["ORDERS_TABLE_NAME"]
-    item = store.client().get_item(TableName=table, Key={"order_id": {"S": order_id}})
-    return int(item.get("Item", {}).get("runs", {}).get("N", "0"))

@@ -35,7 +35,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from {{ cookiecutter.package_name }} import effects, service, store
 from tools import delivery
 from tools.dynamodb_server import DynamoServer
-from tools.local_aws import FakeLambdaContext, create_tables, default_ttl_seconds
+from tools.local_aws import (
+    FakeLambdaContext,
+    committed_runs,
+    create_ledger,
+    create_tables,
+    default_ttl_seconds,
+)
 
 LEASE_SECONDS = 30  # each invocation's remaining time when it starts
 UNITS = 4  # units per schedule
@@ -64,8 +70,10 @@ class Schedules(RuleBasedStateMachine):
         self.server = server
         # Tables of its own, deleted after: moto copies every table a transaction touches, so
         # tables that kept every schedule's items would make each schedule slower than the last.
-        self.tables = create_tables(store.client(), suffix=f"-{uuid.uuid4().hex[:8]}")
+        suffix = f"-{uuid.uuid4().hex[:8]}"
+        self.tables = create_tables(store.client(), suffix=suffix)
         os.environ.update(self.tables)
+        self.ledger = create_ledger(store.client(), f"ledger{suffix}")
         self.freezer = freeze_time("2026-01-01 12:00:00")
         self.clock = self.freezer.start()
         self.units = [f"s-{uuid.uuid4().hex[:10]}-{n}" for n in range(UNITS)]
@@ -97,7 +105,7 @@ class Schedules(RuleBasedStateMachine):
             )
         finally:
             self.freezer.stop()
-            for table in self.tables.values():
+            for table in [*self.tables.values(), self.ledger]:
                 store.client().delete_table(TableName=table)
 
     # The work: runs one unit and enlists its write; the target unit meets ``how``.
@@ -113,8 +121,7 @@ class Schedules(RuleBasedStateMachine):
             self.clock.tick(LEASE_SECONDS + 1)
             self.allowed[unit] += 1
             self.deliver([unit])
-        table = os.environ["ORDERS_TABLE_NAME"]
-        effects.update(table, {"order_id": unit}, "ADD runs :one", values={":one": 1})
+        effects.update(self.ledger, {"order_id": unit}, "ADD runs :one", values={":one": 1})
         self.runs[unit] += 1
         if how == "crash_after":  # the invocation dies before its completion is sent
             self.allowed[unit] += 1
@@ -179,15 +186,8 @@ class Schedules(RuleBasedStateMachine):
 
     def writes_committed_once_per_window(self) -> None:
         for unit in self.units:
-            committed = committed_runs(unit)
+            committed = committed_runs(store.client(), self.ledger, unit)
             assert committed <= 1 + self.expiries[unit], f"{unit}'s write committed {committed}x"
-
-
-def committed_runs(unit: str) -> int:
-    """How many runs' enlisted writes committed: the counter they add to."""
-    table = os.environ["ORDERS_TABLE_NAME"]
-    item = store.client().get_item(TableName=table, Key={"order_id": {"S": unit}})
-    return int(item.get("Item", {}).get("runs", {}).get("N", "0"))
 
 
 def test_no_schedule_loses_a_unit_or_runs_it_twice_outside_the_window(

@@ -4,9 +4,7 @@ Each copy is an OS process with its own interpreter, boto3 client and connection
 the handler as a deployed function does, against the DynamoDB endpoint it is told. The
 parent hands every copy an event at the same moment. The copies' stand-in for
 ``service.process`` appends one line per run of a unit's work to a file they share (lines
-that short are written whole), so the parent can count how often each unit really ran; it
-can also enlist one DynamoDB write per run (``enlist=True``), an update that counts the
-runs whose writes committed.
+that short are written whole), so the parent can count how often each unit really ran.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ SETTINGS = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL_DYNAMODB",
-    *("DEDUP_TABLE_NAME", "DEDUP_TTL_SECONDS", "ORDERS_TABLE_NAME"),
+    *("DEDUP_TABLE_NAME", "DEDUP_TTL_SECONDS"),
 )
 
 
@@ -46,12 +44,12 @@ class Copies:
             self._pipes.append(ours)
             self._processes.append(process)
 
-    def deliver(self, events: list[Any], *, enlist: bool = False) -> list[list[str]]:
+    def deliver(self, events: list[Any]) -> list[list[str]]:
         """Hand ``events[n]`` to copy n, all at the same moment; what each acknowledged."""
         settings = {name: os.environ[name] for name in SETTINGS}
         start_at = time.time() + 0.2
         for pipe, event in zip(self._pipes, events, strict=True):
-            pipe.send((event, settings, start_at, enlist))
+            pipe.send((event, settings, start_at))
         answers = []
         for pipe in self._pipes[: len(events)]:
             if not pipe.poll(60):
@@ -75,29 +73,20 @@ class Copies:
 
 def _serve(pipe: Connection, runs_file: str, work_seconds: float) -> None:
     """A copy: deliver each event it is sent, at the moment it is told, until told to stop."""
-    from {{ cookiecutter.package_name }} import effects, service, store
+    from {{ cookiecutter.package_name }} import service, store
     from tools import delivery
     from tools.local_aws import FakeLambdaContext
-
-    enlisting = False
 
     def process(payload: Any) -> Any:
         unit = delivery.unit_id(payload)
         with open(runs_file, "a", encoding="utf-8") as runs:
             runs.write(f"{unit}\n")
-        if enlisting:
-            effects.update(
-                os.environ["ORDERS_TABLE_NAME"],
-                {"order_id": unit},
-                "ADD runs :one",
-                values={":one": 1},
-            )
         time.sleep(work_seconds)
         return delivery.result(payload)
 
     service.process = process
     while (message := pipe.recv()) is not None:
-        event, settings, start_at, enlisting = message
+        event, settings, start_at = message
         if settings["AWS_ENDPOINT_URL_DYNAMODB"] != os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
             store.use_client(None)  # made again, for the new endpoint, on first use
         os.environ.update(settings)

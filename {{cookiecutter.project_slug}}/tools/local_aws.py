@@ -131,6 +131,30 @@ def create_tables(client: Any, suffix: str = "") -> dict[str, str]:
     return environment
 
 
+def create_ledger(client: Any, table_name: str) -> str:
+    """Create a business table of the tests' own, keyed on ``order_id``; return its name.
+
+    The proof that enlisted writes commit exactly once (test_effects, test_faults,
+    test_schedules) writes to this table, made by the tests themselves, rather than to the
+    example's business table in template.yaml: that one is the service owner's, to rename or
+    remove.
+    """
+    client.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return table_name
+
+
+def committed_runs(client: Any, ledger: str, order_id: str) -> int:
+    """How many runs' enlisted writes committed for ``order_id``: the ``runs`` counter that
+    each run adds one to (``ADD runs :one``)."""
+    item = client.get_item(TableName=ledger, Key={"order_id": {"S": order_id}})
+    return int(item.get("Item", {}).get("runs", {}).get("N", "0"))
+
+
 @dataclass
 class FakeLambdaContext:
     """The attributes of the Lambda context object that the handler uses.
