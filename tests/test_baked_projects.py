@@ -124,84 +124,113 @@ def test_an_awkward_long_name_lints_and_tests_clean(cookies):
 
 # The owner's first edits, on a bake of each source family.
 
+# A service.py of one's own: it defines process and nothing else, and prints a receipt.
 OWN_SERVICE = {
-    "sqs": '''
-        def process(record: dict[str, Any]) -> None:
-            """Charge the order in the message."""
-            charge(json.loads(record["body"]))
-        ''',
-    "kinesis": '''
-        def process(record: dict[str, Any]) -> None:
-            """Charge the order in the record."""
-            charge(json.loads(base64.b64decode(record["kinesis"]["data"])))
-        ''',
-    "sns": '''
-        def process(record: dict[str, Any]) -> None:
-            """Charge the order in the notification."""
-            charge(json.loads(record["Sns"]["Message"]))
-        ''',
-    "apigateway": '''
-        def process(event: dict[str, Any]) -> dict[str, Any]:
-            """Charge the order in the request, and say so."""
-            receipt = charge(json.loads(event["body"]))
-            return {"statusCode": 201, "headers": {}, "body": json.dumps(receipt)}
-        ''',
+    "sqs": ("record", 'json.loads(record["body"])', "None"),
+    "kinesis": ("record", 'json.loads(base64.b64decode(record["kinesis"]["data"]))', "None"),
+    "sns": ("record", 'json.loads(record["Sns"]["Message"])', "None"),
+    "apigateway": (
+        "event",
+        'json.loads(event["body"])',
+        '{"statusCode": 201, "headers": {}, "body": json.dumps(order)}',
+    ),
+}
+OWN_UNIT = {  # what process receives, for one's own test of it
+    "sqs": {"messageId": "m-1", "body": '{"order_id": "ord-1"}'},
+    "kinesis": {"kinesis": {"data": "eyJvcmRlcl9pZCI6ICJvcmQtMSJ9"}},  # {"order_id": "ord-1"}
+    "sns": {"Sns": {"MessageId": "n-1", "Message": '{"order_id": "ord-1"}'}},
+    "apigateway": {"body": '{"order_id": "ord-1"}'},
 }
 OWN_MODULE = '''
     """Our business logic: charging orders."""
 
     from __future__ import annotations
 
+    import base64
     import json
     from typing import Any
 
-    THREAD_SAFE = False
 
-
-    def charge(order: dict[str, Any]) -> dict[str, Any]:
-        return {"order_id": order.get("order_id", "?"), "charged": True}
-    {body}'''
+    def process({unit}: dict[str, Any]) -> Any:
+        """Charge the order, and print its receipt."""
+        order = {order}
+        print(f"charged {{order['order_id']}}")
+        return {answer}
+    '''
 OWN_TEST = '''
     """Our own test of our business logic."""
 
     from acme_orders import service
 
 
-    def test_an_order_is_charged():
-        assert service.charge({"order_id": "ord-1"})["charged"] is True
+    def test_an_order_is_charged(capsys):
+        service.process({unit})
+        assert "charged ord-1" in capsys.readouterr().out
     '''
-
-
-RECEIPT = """
-
-    def receipt(order: dict[str, Any]) -> str:
-        return tabulate.tabulate([[order["order_id"], "charged"]], headers=["order", "status"])
-    """
+RECEIPT = (
+    "    print(tabulate.tabulate([[order['order_id'], 'charged']], headers=['order', 'status']))\n"
+)
 RECEIPT_TEST = """
 
-    def test_a_receipt_lists_the_order():
-        assert "ord-1" in service.receipt({"order_id": "ord-1"})
+    def test_a_receipt_lists_the_order(capsys):
+        service.process({unit})
+        assert "status" in capsys.readouterr().out
     """
 
 
 def write_own_business_logic(project: Path, source: str, *, with_tabulate: bool = False) -> None:
-    """Replace the example with business logic of one's own, and its test with one's own;
-    ``with_tabulate``: the logic also uses a package from PyPI that the project lacks."""
-    body = textwrap.dedent(OWN_SERVICE[source])
-    module = textwrap.dedent(OWN_MODULE).replace("{body}", body).lstrip()
-    if "base64." in body:
-        module = module.replace("import json\n", "import base64\nimport json\n")
-    test = textwrap.dedent(OWN_TEST).lstrip()
+    """Replace service.py with a module of one's own that defines only ``process``, and its
+    test with one's own; ``with_tabulate``: it also uses a package from PyPI that the project
+    lacks."""
+    unit, order, answer = OWN_SERVICE[source]
+    module = textwrap.dedent(OWN_MODULE).format(unit=unit, order=order, answer=answer).lstrip()
+    if "base64." not in order:
+        module = module.replace("import base64\n", "")
+    test = textwrap.dedent(OWN_TEST).format(unit=repr(OWN_UNIT[source])).lstrip()
     if with_tabulate:
         module = module.replace(
             "from typing import Any\n", "from typing import Any\n\nimport tabulate\n"
         )
-        module += textwrap.dedent(RECEIPT)
-        test += textwrap.dedent(RECEIPT_TEST)
+        module = module.replace("    return ", RECEIPT + "    return ")
+        test += textwrap.dedent(RECEIPT_TEST).format(unit=repr(OWN_UNIT[source]))
     (project / "src" / "acme_orders" / "service.py").write_text(module)
     (project / "tests" / "test_service.py").write_text(test)
     formatted = run([sys.executable, "-m", "ruff", "format", "src", "tests"], cwd=project)
     assert formatted.returncode == 0, formatted.stderr  # as one's editor would
+
+
+# The example's business table, as template.yaml has it: the resource, the function's
+# variable, the policy statement for it, and the stack output.
+EXAMPLE_TABLE_PARTS = [
+    re.compile(r"\n  # The example business table.*?\n  OrdersTable:\n.*?\n(?=\n  \w)", re.DOTALL),
+    re.compile(r"\n +ORDERS_TABLE_NAME: !Ref OrdersTable"),
+    re.compile(
+        r"\n +# The writes service\.py enlists.*?Resource: !GetAtt OrdersTable\.Arn", re.DOTALL
+    ),
+    re.compile(r"\n  OrdersTableName:\n.*?Value: !Ref OrdersTable", re.DOTALL),
+]
+
+
+def remove_example_table(project: Path) -> None:
+    """Delete the example's business table and everything of template.yaml that names it."""
+    template = project / "template.yaml"
+    text = template.read_text()
+    for part in EXAMPLE_TABLE_PARTS:
+        text, count = part.subn("", text)
+        assert count == 1, part.pattern
+    assert "OrdersTable" not in text, "template.yaml still names the example table"
+    template.write_text(text)
+
+
+def rename_example_table(project: Path) -> None:
+    """Call the example's business table PaymentsTable, everywhere the project names it."""
+    for path in [project / "template.yaml", *project.glob("src/acme_orders/*.py")]:
+        text = path.read_text()
+        renamed = text.replace("OrdersTable", "PaymentsTable").replace(
+            "ORDERS_TABLE", "PAYMENTS_TABLE"
+        )
+        path.write_text(renamed)
+    assert "PAYMENTS_TABLE_NAME: !Ref PaymentsTable" in (project / "template.yaml").read_text()
 
 
 TTL_DEFAULT = re.compile(r"(DedupTtlSeconds:\n\s+Type: Number\n\s+Default: )(\d+)")
@@ -222,9 +251,12 @@ def ttl_default(project: Path) -> int:
 
 
 @pytest.mark.parametrize("source", FAMILIES)
-def test_its_own_business_logic_and_a_longer_ttl_break_nothing(cookies, source):
+def test_its_own_service_module_without_the_example_table_and_a_longer_ttl_break_nothing(
+    cookies, source
+):
     project = bake(cookies, event_source=source, project_name="Acme Orders")
     write_own_business_logic(project, source)
+    remove_example_table(project)
     set_ttl_default(project, ttl_default(project) + 86400)
 
     output = make(project, "test", USE_PYTHON)
@@ -234,6 +266,18 @@ def test_its_own_business_logic_and_a_longer_ttl_break_nothing(cookies, source):
     assert "test_an_order_is_charged PASSED" in make(
         project, "test", USE_PYTHON, "ARGS=-v tests/test_service.py"
     )
+
+
+@pytest.mark.parametrize("source", FAMILIES)
+def test_renaming_the_example_table_breaks_nothing(cookies, source):
+    project = bake(cookies, event_source=source, project_name="Acme Orders")
+    rename_example_table(project)
+
+    output = make(project, "test", USE_PYTHON)
+    make(project, "lint", USE_PYTHON)
+
+    assert " failed" not in output
+    assert " skipped" not in output  # the example's own tests found the renamed table
 
 
 @pytest.mark.parametrize("source", FAMILIES)
