@@ -17,6 +17,8 @@ import pytest
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
 SOURCES: list[str] = COOKIECUTTER_JSON["event_source"]
+# What each source is (family, batch, ordered, parallel, http): the table the templates read.
+CAPABILITIES: dict[str, dict[str, Any]] = COOKIECUTTER_JSON["_sources"]
 RUNTIMES: list[str] = COOKIECUTTER_JSON["runtime"]
 ARCHITECTURES: list[str] = COOKIECUTTER_JSON["architecture"]
 

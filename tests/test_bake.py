@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 
 from conftest import (
     ARCHITECTURES,
+    CAPABILITIES,
     COOKIECUTTER_JSON,
     RUNTIMES,
     SOURCES,
@@ -46,6 +47,7 @@ FILES = {
     "src/{package}/dedup.py",
     "src/{package}/effects.py",
     "src/{package}/handler.py",
+    "src/{package}/keys.py",
     "src/{package}/service.py",
     "src/{package}/store.py",
     "tests/conftest.py",
@@ -58,6 +60,7 @@ FILES = {
     "tests/test_handler.py",
     "tests/test_races.py",
     "tests/test_schedules.py",
+    "tests/test_seam.py",
     "tests/test_service.py",
     "tests/test_template.py",
     "tools/__init__.py",
@@ -73,8 +76,8 @@ BATCH_FILES = {"src/{package}/batch.py"}
 HTTP_FILES = {"src/{package}/idempotency_key.py", "src/{package}/responses.py"}
 FILES_BY_SOURCE = {
     source: FILES
-    | (HTTP_FILES if source in ("apigateway", "httpapi") else set())
-    | (BATCH_FILES if source not in ("eventbridge", "apigateway", "httpapi") else set())
+    | (HTTP_FILES if CAPABILITIES[source]["http"] else set())
+    | (BATCH_FILES if CAPABILITIES[source]["batch"] else set())
     for source in SOURCES
 }
 README = (TEMPLATE_DIR / "README.md").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """What malformed input gets: every row of README.md's "What bad input gets" table, checked.
 
 Each case builds input that reaches the function in practice (a hand-made test event, a
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-{% if source.family in ["sqs", "records", "stream"] -%}
+{% if source.batch -%}
 from {{ cookiecutter.package_name }} import batch, handler, service
 {% else -%}
 from {{ cookiecutter.package_name }} import handler, service
@@ -72,7 +72,7 @@ def decisions(logged: list[dict[str, Any]]) -> list[str]:
 
 
 LONG_IDS = ["x" * 3000, "€" * 1000, "lone surrogate \ud800"]
-{% include "bad_input/" ~ source.family ~ ".py.j2" %}
+{% include [source.own ~ "bad_input.py.j2", source.shared ~ "bad_input.py.j2"] %}
 
 def each_input() -> list[Any]:
     """One test per input of each case: every one gets fresh tables."""

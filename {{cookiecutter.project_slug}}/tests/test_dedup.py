@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """The dedup module on its own: claims, leases, expiry, keys, cost and failure, against moto."""
 
 from __future__ import annotations

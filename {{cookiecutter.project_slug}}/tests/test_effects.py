@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """Writes enlisted with effects commit exactly once, with the completion, or not at all.
 
 ``service.process`` enlists DynamoDB writes instead of sending them; dedup commits them in one

@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """Every DynamoDB call dedup makes, failing every way it can: the outcome is a documented one.
 
 Against the HTTP endpoint (tools/dynamodb_server.py), each of the claim (PutItem), the

@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """Real concurrent copies: eight OS processes deliver the same event at the same moment.
 
 Each copy runs the handler in its own interpreter, with its own client, against DynamoDB
@@ -56,7 +56,7 @@ def test_eight_copies_of_one_event_run_each_unit_once(endpoint, copies, counted)
         assert all(runs[unit] == 1 for acks in acknowledged for unit in acks)  # done, then acked
         assert delivery.deliver(event, FakeLambdaContext()) == units
         assert [copies.runs()[unit] for unit in units] == [1] * UNITS, f"round {number}"
-{%- if source.family in ["sqs", "records", "stream"] %}
+{%- if source.batch %}
 
 
 def test_overlapping_batches_run_each_unit_once(endpoint, copies, counted):

@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """Randomized delivery schedules (hypothesis): whatever happens, nothing is lost or doubled.
 
 Each schedule delivers a few units as the platform would, against DynamoDB over HTTP, in an

@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """The seam between the machinery and service.py: ``process``, and nothing else required.
 
 service.py is yours. The handler needs nothing from it but ``process``
@@ -77,7 +77,7 @@ def business_id(unit: Any) -> str:
     """The order a test unit is about: ``order-7`` for both ``order-7-try-1`` and
     ``order-7-try-2``, two sends of one order that the platform gives two ids."""
     return delivery.unit_id(unit).partition("-try-")[0]
-{%- if source.family != "eventbridge" %}
+{%- if source.batch %}
 
 
 def test_a_business_id_makes_a_producers_retry_in_the_same_batch_a_duplicate(

@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """Tests of the example business logic in service.py: yours to rewrite along with it.
 
 Every other test stands in for ``service.process``, so they keep passing whatever you write
@@ -8,4 +8,4 @@ this file alone, like service.py.
 
 from __future__ import annotations
 
-{% include "service_tests/" ~ cookiecutter.event_source ~ ".py.j2" %}
+{% include [source.own ~ "service_test.py.j2", source.shared ~ "service_test.py.j2"] %}

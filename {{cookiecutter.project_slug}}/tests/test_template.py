@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """template.yaml agrees with the code, is least-privilege, and passes the SAM checks offline."""
 
 from __future__ import annotations
@@ -278,4 +278,4 @@ def expanded() -> dict[str, Any]:
     return expand_sam(TEMPLATE)
 
 
-{% include "template_tests/" ~ cookiecutter.event_source ~ ".py.j2" %}
+{% include source.own ~ "template_test.py.j2" %}

@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """What {{ source.deliverer }} hands the function, and what it makes of the answer.
 
 :func:`event` builds an event shaped like events/event.json that carries one unit per id,
@@ -9,4 +9,4 @@ is then done with: those it will not deliver again. Everything else is delivered
 
 from __future__ import annotations
 
-{% include "delivery/" ~ cookiecutter.event_source ~ ".py.j2" %}
+{% include [source.own ~ "delivery.py.j2", source.shared ~ "delivery.py.j2"] %}

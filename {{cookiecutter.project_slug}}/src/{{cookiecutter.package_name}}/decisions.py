@@ -1,4 +1,4 @@
-{%- import "decisions.j2" as decisions with context -%}
+{%- import "common/decisions.j2" as decisions with context -%}
 """One line per dedup decision: a JSON log line that is also a CloudWatch metric.
 
 Lambda sends every line the function prints to CloudWatch Logs as it is. A line that is a JSON

@@ -1,4 +1,4 @@
-{%- import "sources.j2" as source with context -%}
+{%- import "common/source.j2" as source with context -%}
 """Do each unit of work once, although the event source delivers it at least once.
 
 {{ source.name }} may deliver the same {{ source.unit }} to this function more than once:
