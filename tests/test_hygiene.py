@@ -189,13 +189,13 @@ def test_each_check_refuses_a_broken_file(one_project, tmp_path, check, path, go
 
 
 def test_the_readmes_ci_section_describes_this_project(one_project):
-    """templates/readme/common/ci.md.j2, rendered as the generated README includes it."""
+    """templates/common/readme_ci.md.j2, rendered as the generated README includes it."""
     from cookiecutter.environment import StrictEnvironment
     from jinja2 import FileSystemLoader
 
     context = {"cookiecutter": {"runtime": "python3.12"}}
     env = StrictEnvironment(context=context, loader=FileSystemLoader(TEMPLATE_DIR / "templates"))
-    section = env.get_template("readme/common/ci.md.j2").render(**context)
+    section = env.get_template("common/readme_ci.md.j2").render(**context)
 
     assert section.startswith("## CI and hooks\n")
     assert "Python 3.12" in section
