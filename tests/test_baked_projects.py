@@ -119,7 +119,7 @@ def test_an_awkward_long_name_lints_and_tests_clean(cookies):
     project = bake(cookies, project_name="Ça Marche: Über-Long Order Fulfilment API")
     assert project.name == "ca-marche-uber-long-order-fulfilment-api"
     make(project, "lint", USE_PYTHON)
-    make(project, "test", USE_PYTHON, "ARGS=tests/test_handler.py tests/test_service.py")
+    make(project, "test", USE_PYTHON, "ARGS=tests/dedup/test_handler.py tests/test_service.py")
 
 
 # The owner's first edits, on a bake of each source family.
@@ -285,7 +285,7 @@ def test_a_ttl_below_the_redelivery_window_fails_one_test_that_says_why(cookies,
     project = bake(cookies, event_source=source, project_name="Acme Orders")
     set_ttl_default(project, 3599 if source == "apigateway" else 3600)
 
-    output = make(project, "test", USE_PYTHON, "ARGS=tests/test_template.py", expect_failure=True)
+    output = make(project, "test", USE_PYTHON, "ARGS=tests/dedup/test_template.py", expect_failure=True)
 
     assert "1 failed" in output
     (failure,) = re.findall(r"^FAILED (\S+)", output, re.MULTILINE)
@@ -332,7 +332,7 @@ def own_project(tmp_path_factory: pytest.TempPathFactory) -> Any:
                 write_own_business_logic(project, source, with_tabulate=True)
                 with (project / "src" / "requirements.txt").open("a") as requirements:
                     requirements.write("tabulate==0.9.0\n")
-                tests = "ARGS=tests/test_service.py tests/test_handler.py"
+                tests = "ARGS=tests/test_service.py tests/dedup/test_handler.py"
                 output_file.write_text(make(project, "test", f"PYTHON={runtime}", tests))
         return folder / "acme-orders", output_file.read_text()
 

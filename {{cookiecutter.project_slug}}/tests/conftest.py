@@ -28,7 +28,7 @@ from tools.local_aws import FakeLambdaContext, create_ledger, create_tables, fun
 # run in threads): with no stack inspection, every thread sees the frozen clock.
 freezegun.api.call_stack_inspection_limit = 0
 
-# The randomized schedules (tests/test_schedules.py): a quick run by default, a long one
+# The randomized schedules (tests/dedup/test_schedules.py): a quick run by default, a long one
 # with `make soak`.
 settings.register_profile(
     "default", max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow]

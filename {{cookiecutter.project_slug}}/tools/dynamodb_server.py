@@ -10,8 +10,8 @@ Transactions run alone. moto makes a refused transaction undo its writes by copy
 table it touches first and putting the copies back after, so a write to any other item of
 those tables that lands in between is undone with it: with requests running at once, a
 committed completion and its business write were rolled back that way, and a later retry
-wrote the business item a second time (found by tests/test_schedules.py). A transaction
-therefore takes every lock, and runs while nothing else does. tests/test_endpoint.py shows
+wrote the business item a second time (found by tests/dedup/test_schedules.py). A transaction
+therefore takes every lock, and runs while nothing else does. tests/dedup/test_endpoint.py shows
 both: one winner among writers racing for an item, and no write lost to a refused
 transaction.
 

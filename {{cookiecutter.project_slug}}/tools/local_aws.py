@@ -7,6 +7,7 @@ read from its environment there, so the tests and the deployed stack cannot drif
 from __future__ import annotations
 
 import functools
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,7 +16,9 @@ from typing import Any
 
 import yaml
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+PROJECT = Path(__file__).resolve().parent.parent
+TEMPLATE = PROJECT / "template.yaml"
+SAMPLE_EVENT = PROJECT / "events" / "event.json"
 FUNCTION = "ProcessorFunction"
 
 
@@ -37,6 +40,11 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dic
 
 
 _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+def sample_event() -> Any:
+    """events/event.json, the sample event (a fresh copy each time)."""
+    return json.loads(SAMPLE_EVENT.read_text(encoding="utf-8"))
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +25,12 @@ from {{ cookiecutter.package_name }} import handler, service
 {% endif -%}
 from tools import delivery
 {%- if source.http %}
-from tools.local_aws import FakeLambdaContext
+from tools.local_aws import PROJECT, FakeLambdaContext
+{%- else %}
+from tools.local_aws import PROJECT
 {%- endif %}
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = PROJECT / "README.md"
 POISON = "poison"  # the unit whose payload the business logic cannot parse
 
 
