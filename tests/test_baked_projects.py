@@ -285,7 +285,9 @@ def test_a_ttl_below_the_redelivery_window_fails_one_test_that_says_why(cookies,
     project = bake(cookies, event_source=source, project_name="Acme Orders")
     set_ttl_default(project, 3599 if source == "apigateway" else 3600)
 
-    output = make(project, "test", USE_PYTHON, "ARGS=tests/dedup/test_template.py", expect_failure=True)
+    output = make(
+        project, "test", USE_PYTHON, "ARGS=tests/dedup/test_template.py", expect_failure=True
+    )
 
     assert "1 failed" in output
     (failure,) = re.findall(r"^FAILED (\S+)", output, re.MULTILINE)
