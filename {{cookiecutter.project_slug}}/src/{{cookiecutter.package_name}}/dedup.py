@@ -31,7 +31,7 @@ items only eventually, often days late.
 
 DynamoDB writes that the work enlists (effects.py) are committed in one transaction with the
 completion: they happen exactly once. When the table cannot be reached, no work runs and
-nothing is acknowledged (:class:`StoreUnavailable`): a late retry is cheap, a lost or doubled
+nothing is acknowledged (store.StoreUnavailable): a late retry is cheap, a lost or doubled
 unit is not.
 """
 
@@ -44,7 +44,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import decisions, effects, store
-from .store import StoreUnavailable as StoreUnavailable
 
 # Attribute names. template.yaml declares KEY as the partition key and EXPIRES_AT as the TTL.
 KEY = "id"
@@ -93,8 +92,8 @@ def run_once(key: str, context: LambdaContext, work: Callable[[], object]) -> bo
     """Run ``work`` unless the unit under ``key`` has already completed; True if it ran now.
 
     Returns once the unit may be acknowledged (False: it was a duplicate). Raises
-    InProgressElsewhere, StoreUnavailable, or whatever ``work`` raised, after releasing the
-    claim so that the retry runs at once.
+    InProgressElsewhere, store.StoreUnavailable, or whatever ``work`` raised, after releasing
+    the claim so that the retry runs at once.
     """
     claimed = claim(key, lease_seconds(context))
     if not admit(claimed):
@@ -138,7 +137,7 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
 
     The put wins when there is no record, when the record has expired, or when it is
     IN_PROGRESS and its lease has ended (the holder crashed or timed out). Raises
-    StoreUnavailable, reported, when the table cannot be written.
+    store.StoreUnavailable, reported, when the table cannot be written.
     """
     token = uuid.uuid4().hex
     try:
@@ -170,7 +169,7 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
             },
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-    except StoreUnavailable as error:
+    except store.StoreUnavailable as error:
         decisions.report("store_unavailable", key, error=str(error))
         raise
     except store.ConditionFailed as refused:
@@ -192,8 +191,8 @@ def complete(
     again (if the write fails, the record stays IN_PROGRESS until its lease ends). With them,
     the writes and the completion commit together or not at all, so the unit is acknowledged
     only once they have: otherwise this raises InProgressElsewhere (another copy took the unit
-    over, and does the writes), StoreUnavailable (nothing was committed, and the claim is
-    released for the retry), or effects.WriteRefused (a write's own condition failed: the
+    over, and does the writes), store.StoreUnavailable (nothing was committed, and the claim
+    is released for the retry), or effects.WriteRefused (a write's own condition failed: the
     work failed).
     """
     try:
@@ -210,7 +209,7 @@ def complete(
         if writes:  # none of this copy's writes landed: the copy that took over does them
             raise InProgressElsewhere(claimed.key) from None
         return
-    except StoreUnavailable as error:
+    except store.StoreUnavailable as error:
         if writes and release(claimed):  # the transaction had committed after all
             return
         decisions.report("completion_not_recorded", claimed.key, error=str(error))
@@ -249,7 +248,7 @@ def release(claimed: Claim) -> bool:
             decisions.report("lease_lost", claimed.key, detail="another invocation took over")
             return False
         # No record at all: an earlier try of this delete landed and its answer was lost.
-    except StoreUnavailable as error:
+    except store.StoreUnavailable as error:
         decisions.report("release_failed", claimed.key, error=str(error))
         return False
     decisions.report("released", claimed.key)
@@ -305,7 +304,7 @@ def _commit(claimed: Claim, update: dict[str, Any], writes: Sequence[effects.Wri
             decisions.report("failed", claimed.key, error=repr(error))
             release(claimed)
             raise error from None
-        raise StoreUnavailable(f"transaction canceled: {canceled}") from None
+        raise store.StoreUnavailable(f"transaction canceled: {canceled}") from None
 
 
 def _is_own(item: store.Item, claimed: Claim) -> bool:
