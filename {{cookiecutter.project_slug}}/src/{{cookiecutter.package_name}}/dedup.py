@@ -45,24 +45,32 @@ from typing import TYPE_CHECKING, Any
 
 from . import decisions, effects, store
 
+if TYPE_CHECKING:
+    from .keys import LambdaContext
+
 # Attribute names. template.yaml declares KEY as the partition key and EXPIRES_AT as the TTL.
 KEY = "id"
-STATUS = "status"  # IN_PROGRESS or COMPLETED
+STATUS = "status"  # State.IN_PROGRESS or State.COMPLETED
 EXPIRES_AT = "expires_at"  # epoch seconds: when the record stops counting (and TTL may delete it)
 LEASE_EXPIRES_AT = "lease_expires_at"  # epoch seconds: when an IN_PROGRESS claim may be taken over
 CLAIM_TOKEN = "claim_token"  # which claim wrote the record
 
-if TYPE_CHECKING:
-    from .keys import LambdaContext
+# A claim wins when one of these holds (expiry is compared here: DynamoDB's TTL deletes late).
+NO_RECORD = "attribute_not_exists(#key)"
+RECORD_EXPIRED = "#expires_at < :now"
+LEASE_LAPSED = "(#status = :in_progress AND #lease_expires_at < :now)"
+# Complete and release act only on a record that this claim still holds.
+STILL_HELD = "#claim_token = :token AND #status = :in_progress"
 
 
 class State:
-    """What a claim found. (Plain names, not an Enum, and Claim is a plain class: importing
-    this module is part of every cold start, and they cost a fraction of the time.)"""
+    """What a unit's record says: the two statuses it stores, and CLAIMED, which a claim
+    returns when this invocation wrote the record. (Plain names, not an Enum, and Claim is a
+    plain class: importing this module is part of every cold start, and they cost less.)"""
 
-    CLAIMED = "claimed"  # this invocation now holds the unit: do the work
-    COMPLETED = "completed"  # done before: skip it
-    IN_PROGRESS = "in_progress"  # another invocation holds it: do not acknowledge
+    CLAIMED = "CLAIMED"  # this invocation now holds the unit: do the work
+    COMPLETED = "COMPLETED"  # done before: skip it
+    IN_PROGRESS = "IN_PROGRESS"  # another invocation holds it: do not acknowledge
 
 
 class Claim:
@@ -144,7 +152,7 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
         now = time.time()
         item = {
             KEY: {"S": key},
-            STATUS: {"S": "IN_PROGRESS"},
+            STATUS: {"S": State.IN_PROGRESS},
             CLAIM_TOKEN: {"S": token},
             LEASE_EXPIRES_AT: {"N": _number(now + lease_seconds)},
             EXPIRES_AT: {"N": str(int(now) + store.ttl_seconds())},
@@ -153,10 +161,7 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
         store.send(
             "put_item",
             Item=item,
-            ConditionExpression=(
-                "attribute_not_exists(#key) OR #expires_at < :now"
-                " OR (#status = :in_progress AND #lease_expires_at < :now)"
-            ),
+            ConditionExpression=f"{NO_RECORD} OR {RECORD_EXPIRED} OR {LEASE_LAPSED}",
             ExpressionAttributeNames={
                 "#key": KEY,
                 "#status": STATUS,
@@ -165,7 +170,7 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
             },
             ExpressionAttributeValues={
                 ":now": {"N": _number(now)},
-                ":in_progress": {"S": "IN_PROGRESS"},
+                ":in_progress": {"S": State.IN_PROGRESS},
             },
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
@@ -176,7 +181,7 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
         holder = refused.item
         if _token_of(holder) == token:  # this put landed; the retry of its lost answer did not
             return Claim(key, State.CLAIMED, token)
-        completed = holder.get(STATUS, {}).get("S") == "COMPLETED"
+        completed = holder.get(STATUS, {}).get("S") == State.COMPLETED
         return Claim(key, State.COMPLETED if completed else State.IN_PROGRESS, holder=holder)
     return Claim(key, State.CLAIMED, token)
 
@@ -232,11 +237,11 @@ def release(claimed: Claim) -> bool:
         store.send(
             "delete_item",
             Key={KEY: {"S": claimed.key}},
-            ConditionExpression="#claim_token = :token AND #status = :in_progress",
+            ConditionExpression=STILL_HELD,
             ExpressionAttributeNames={"#claim_token": CLAIM_TOKEN, "#status": STATUS},
             ExpressionAttributeValues={
                 ":token": {"S": _token(claimed)},
-                ":in_progress": {"S": "IN_PROGRESS"},
+                ":in_progress": {"S": State.IN_PROGRESS},
             },
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
@@ -257,10 +262,10 @@ def release(claimed: Claim) -> bool:
 
 def _completion(claimed: Claim, record: store.Item | None) -> dict[str, Any]:
     """The conditional update that marks a claimed unit COMPLETED, as request parameters."""
-    names = {"#status": STATUS, "#lease": LEASE_EXPIRES_AT, "#token": CLAIM_TOKEN}
+    names = {"#status": STATUS, "#lease": LEASE_EXPIRES_AT, "#claim_token": CLAIM_TOKEN}
     values = {
-        ":completed": {"S": "COMPLETED"},
-        ":in_progress": {"S": "IN_PROGRESS"},
+        ":completed": {"S": State.COMPLETED},
+        ":in_progress": {"S": State.IN_PROGRESS},
         ":token": {"S": _token(claimed)},
     }
     assignments = ["#status = :completed"]
@@ -272,7 +277,7 @@ def _completion(claimed: Claim, record: store.Item | None) -> dict[str, Any]:
     return {
         "Key": {KEY: {"S": claimed.key}},
         "UpdateExpression": f"SET {', '.join(assignments)} REMOVE #lease",
-        "ConditionExpression": "#token = :token AND #status = :in_progress",
+        "ConditionExpression": STILL_HELD,
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
