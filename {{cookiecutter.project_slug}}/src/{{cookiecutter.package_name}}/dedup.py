@@ -30,9 +30,9 @@ another copy. Expiry is compared inside the condition because DynamoDB's TTL del
 items only eventually, often days late.
 
 DynamoDB writes that the work enlists (effects.py) are committed in one transaction with the
-completion: they happen exactly once. When the table cannot be reached, no work runs and
-nothing is acknowledged (store.StoreUnavailable): a late retry is cheap, a lost or doubled
-unit is not.
+completion (:func:`complete_with`): they happen exactly once. When the table cannot be
+reached, no work runs and nothing is acknowledged (store.StoreUnavailable): a late retry is
+cheap, a lost or doubled unit is not.
 """
 
 from __future__ import annotations
@@ -107,7 +107,10 @@ def run_once(key: str, context: LambdaContext, work: Callable[[], object]) -> bo
     if not admit(claimed):
         return False
     _, writes = attempt(claimed, work)
-    complete(claimed, writes=writes)
+    if writes:
+        complete_with(claimed, writes)
+    else:
+        complete(claimed)
     return True
 
 
@@ -134,10 +137,15 @@ def attempt(claimed: Claim, work: Callable[[], Any]) -> tuple[Any, list[effects.
         with effects.collecting(claimed.key) as writes:
             result = work()
     except Exception as error:
-        decisions.report("failed", claimed.key, error=repr(error), traceback=traceback.format_exc())
-        release(claimed)
+        abandon(claimed, "failed", error=repr(error), traceback=traceback.format_exc())
         raise
     return result, writes
+
+
+def abandon(claimed: Claim, decision: str, **details: object) -> None:
+    """Report why the claimed unit is not done, and release it so that the retry runs at once."""
+    decisions.report(decision, claimed.key, **details)
+    release(claimed)
 
 
 def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> Claim:
@@ -186,53 +194,64 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
     return Claim(key, State.CLAIMED, token)
 
 
-def complete(
-    claimed: Claim, record: store.Item | None = None, writes: Sequence[effects.Write] = ()
-) -> None:
-    """Mark the unit COMPLETED for the full TTL, with ``record``'s attributes and ``writes``.
+def complete(claimed: Claim, record: store.Item | None = None) -> None:
+    """Mark the unit COMPLETED for the full TTL, with ``record``'s attributes; report how it ended.
 
-    Returns once the unit may be acknowledged, and reports how it ended. Without enlisted
-    writes that is always: the work is done, and failing the unit now would only make it run
-    again (if the write fails, the record stays IN_PROGRESS until its lease ends). With them,
-    the writes and the completion commit together or not at all, so the unit is acknowledged
-    only once they have: otherwise this raises InProgressElsewhere (another copy took the unit
-    over, and does the writes), store.StoreUnavailable (nothing was committed, and the claim
-    is released for the retry), or effects.WriteRefused (a write's own condition failed: the
-    work failed).
+    Never raises: the work is done, and failing the unit now would only make it run again. If
+    the write fails, the record stays IN_PROGRESS until its lease ends; if another copy took
+    the unit over, that copy completes it.
     """
     try:
-        update = _completion(claimed, record)
-        if writes:
-            _commit(claimed, update, writes)
-        else:
-            store.send("update_item", **update)
+        store.send("update_item", **_completion(claimed, record))
     except store.ConditionFailed as refused:
-        if _is_own(refused.item, claimed):  # an earlier try landed; its answer was lost
-            decisions.report("processed", claimed.key)
-            return
-        decisions.report("lease_lost", claimed.key, detail="another invocation took over")
-        if writes:  # none of this copy's writes landed: the copy that took over does them
-            raise InProgressElsewhere(claimed.key) from None
-        return
+        _completed_before(claimed, refused.item)
     except store.StoreUnavailable as error:
-        if writes and release(claimed):  # the transaction had committed after all
+        decisions.report("completion_not_recorded", claimed.key, error=str(error))
+    else:
+        decisions.report("processed", claimed.key)
+
+
+def complete_with(
+    claimed: Claim, writes: Sequence[effects.Write], record: store.Item | None = None
+) -> None:
+    """Commit ``writes`` and the completion together (effects.commit), or neither.
+
+    Returns once they have committed, so that the unit may be acknowledged. Otherwise raises
+    InProgressElsewhere (another copy took the unit over, and does the writes),
+    store.StoreUnavailable (nothing was committed, and the claim is released for the retry),
+    or effects.WriteRefused (a write's own condition failed: the work failed, and the claim
+    is released).
+    """
+    try:
+        effects.commit(writes, _completion(claimed, record), _token(claimed))
+    except store.ConditionFailed as refused:
+        if not _completed_before(claimed, refused.item):  # none of this copy's writes landed
+            raise InProgressElsewhere(claimed.key) from None
+    except effects.WriteRefused as error:
+        abandon(claimed, "failed", error=repr(error))
+        raise
+    except store.StoreUnavailable as error:
+        if _release(claimed):  # the transaction had committed; only its answer was lost
             return
         decisions.report("completion_not_recorded", claimed.key, error=str(error))
-        if writes:
-            raise
-        return
-    decisions.report("processed", claimed.key)
+        raise
+    else:
+        decisions.report("processed", claimed.key)
 
 
-def release(claimed: Claim) -> bool:
+def release(claimed: Claim) -> None:
     """Delete the claim after a failure, so that the retry runs without waiting for the lease.
 
     Conditioned on the claim token, and on the unit not being completed: a copy whose lease
     lapsed must not delete the record of the copy that took over. Never raises: the failure
-    being handled matters more, and an unreleased claim still ends with its lease. Returns
-    True only when there was nothing to release because this claim's completion committed
-    (a transaction whose answer was lost: see complete).
+    being handled matters more, and an unreleased claim still ends with its lease.
     """
+    _release(claimed)
+
+
+def _release(claimed: Claim) -> bool:
+    """:func:`release`; True when, instead, it found this claim's own completion (a commit
+    whose answer was lost: see complete_with)."""
     try:
         store.send(
             "delete_item",
@@ -246,17 +265,24 @@ def release(claimed: Claim) -> bool:
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except store.ConditionFailed as refused:
-        if _is_own(refused.item, claimed):  # only its own completion refuses a claim's release
-            decisions.report("processed", claimed.key)
-            return True
         if refused.item:
-            decisions.report("lease_lost", claimed.key, detail="another invocation took over")
-            return False
+            return _completed_before(claimed, refused.item)
         # No record at all: an earlier try of this delete landed and its answer was lost.
     except store.StoreUnavailable as error:
         decisions.report("release_failed", claimed.key, error=str(error))
         return False
     decisions.report("released", claimed.key)
+    return False
+
+
+def _completed_before(claimed: Claim, holder: store.Item) -> bool:
+    """Whether ``holder``, the record that refused a write conditioned on STILL_HELD, is this
+    claim's own completion (an earlier try landed, its answer lost) rather than the claim of
+    a copy that took the unit over. Reports which: processed, or lease_lost."""
+    if _token_of(holder) == claimed.token:
+        decisions.report("processed", claimed.key)
+        return True
+    decisions.report("lease_lost", claimed.key, detail="another invocation took over")
     return False
 
 
@@ -282,38 +308,6 @@ def _completion(claimed: Claim, record: store.Item | None) -> dict[str, Any]:
         "ExpressionAttributeValues": values,
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
-
-
-def _commit(claimed: Claim, update: dict[str, Any], writes: Sequence[effects.Write]) -> None:
-    """The enlisted writes and the completion, in one transaction (see complete)."""
-    completion = {"Update": {"TableName": store.table_name(), **update}}
-    try:
-        # The token makes DynamoDB answer a retry of a transaction that committed with
-        # success (for 10 minutes) instead of running it again.
-        store.call(
-            "transact_write_items",
-            TransactItems=[*writes, completion],
-            ClientRequestToken=_token(claimed),
-        )
-    except store.TransactionCanceled as canceled:
-        *for_writes, for_completion = canceled.reasons or [{}]
-        if for_completion.get("Code") == "ConditionalCheckFailed":
-            raise store.ConditionFailed(for_completion.get("Item", {})) from None
-        refused = [
-            index
-            for index, reason in enumerate(for_writes)
-            if reason.get("Code") in ("ConditionalCheckFailed", "ValidationError")
-        ]
-        if refused:
-            error = effects.WriteRefused(refused, [for_writes[i] for i in refused])
-            decisions.report("failed", claimed.key, error=repr(error))
-            release(claimed)
-            raise error from None
-        raise store.StoreUnavailable(f"transaction canceled: {canceled}") from None
-
-
-def _is_own(item: store.Item, claimed: Claim) -> bool:
-    return _token_of(item) == claimed.token
 
 
 def _token_of(item: store.Item) -> str | None:
