@@ -123,9 +123,14 @@ def admit(claimed: Claim) -> bool:
         decisions.report("duplicate_skipped", claimed.key)
         return False
     if claimed.state == State.IN_PROGRESS:
-        decisions.report("in_progress", claimed.key)
-        raise InProgressElsewhere(claimed.key)
+        raise held_elsewhere(claimed)
     return True
+
+
+def held_elsewhere(claimed: Claim) -> InProgressElsewhere:
+    """Report that another invocation holds the unit; return the error to raise for it."""
+    decisions.report("in_progress", claimed.key)
+    return InProgressElsewhere(claimed.key)
 
 
 def attempt(claimed: Claim, work: Callable[[], Any]) -> tuple[Any, list[effects.Write]]:
@@ -163,7 +168,7 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
             STATUS: {"S": State.IN_PROGRESS},
             CLAIM_TOKEN: {"S": token},
             LEASE_EXPIRES_AT: {"N": _number(now + lease_seconds)},
-            EXPIRES_AT: {"N": str(int(now) + store.ttl_seconds())},
+            EXPIRES_AT: store.expiry(now),
             **(record or {}),
         }
         store.send(
@@ -296,7 +301,7 @@ def _completion(claimed: Claim, record: store.Item | None) -> dict[str, Any]:
     }
     assignments = ["#status = :completed"]
     # The record may carry its own expiry (a response kept in chunks expires with them).
-    kept = {EXPIRES_AT: {"N": str(int(time.time()) + store.ttl_seconds())}, **(record or {})}
+    kept = {EXPIRES_AT: store.expiry(time.time()), **(record or {})}
     for index, (name, value) in enumerate(kept.items()):
         names[f"#set{index}"], values[f":set{index}"] = name, value
         assignments.append(f"#set{index} = :set{index}")
