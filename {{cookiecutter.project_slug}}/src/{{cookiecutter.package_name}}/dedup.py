@@ -7,8 +7,8 @@ records every unit in a DynamoDB table under the key ``<operation>#<unit id>`` a
 three promises:
 
 * a unit whose work completed is skipped when it comes again, until its record expires;
-* a unit that another invocation is still working on is never acknowledged: the caller
-  reports it failed, so that it is delivered again once the first copy has finished;
+* a unit that another invocation is still working on is never acknowledged:
+  {{ source.held_elsewhere }}
 * a unit whose work failed, or whose invocation died, runs again: a failure deletes the
   record at once, a crash leaves a lease that ends when that invocation's time is up.
 
@@ -88,7 +88,7 @@ class Claim:
 
 
 class InProgressElsewhere(Exception):
-    """Another invocation holds this unit: report it failed so that it comes back."""
+    """Another invocation holds this unit: do not acknowledge it, so that it comes back."""
 
 
 def lease_seconds(context: LambdaContext) -> float:

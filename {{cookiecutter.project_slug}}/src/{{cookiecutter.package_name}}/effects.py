@@ -18,8 +18,8 @@ Once ``process`` has returned, dedup hands what it enlisted to :func:`commit`.
 Values are plain Python (str, int, Decimal, bool, None, bytes, list, dict, set), converted as
 boto3's resource API does. Limits, checked as each write is enlisted, so that nothing is
 written when they are passed: 99 writes (DynamoDB allows 100 items per transaction; the
-completion is one), 4 MB in all, tables in this function's Region. A transactional write
-costs twice the write units of a plain one.
+completion is one) and 4 MB in all. A transactional write costs twice the write units of a
+plain one.
 
 For other systems, pass the unit's :func:`idempotency_token` (or :func:`dedup_key`) as their
 own idempotency key: they then drop a repeated request for as long as they remember the key.
