@@ -100,8 +100,8 @@ def run_once(key: str, context: LambdaContext, work: Callable[[], object]) -> bo
     """Run ``work`` unless the unit under ``key`` has already completed; True if it ran now.
 
     Returns once the unit may be acknowledged (False: it was a duplicate). Raises
-    InProgressElsewhere, store.StoreUnavailable, or whatever ``work`` raised, after releasing
-    the claim so that the retry runs at once.
+    InProgressElsewhere, store.StoreUnavailable, effects.WriteRefused, or whatever ``work``
+    raised, after releasing the claim so that the retry runs at once.
     """
     claimed = claim(key, lease_seconds(context))
     if not admit(claimed):
