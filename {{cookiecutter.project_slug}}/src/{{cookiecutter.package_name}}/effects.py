@@ -13,11 +13,13 @@ from ``process`` (they raise RuntimeError elsewhere)::
     effects.update(STOCK_TABLE, {"sku": "beans"}, "ADD #on_hand :minus_two",
                    names={"#on_hand": "on_hand"}, values={":minus_two": -2})
 
+Once ``process`` has returned, dedup hands what it enlisted to :func:`commit`.
+
 Values are plain Python (str, int, Decimal, bool, None, bytes, list, dict, set), converted as
 boto3's resource API does. Limits, checked as each write is enlisted, so that nothing is
 written when they are passed: 99 writes (DynamoDB allows 100 items per transaction; the
-completion is one), 4 MB in all, tables in this function's Region. A transactional write
-costs twice the write units of a plain one.
+completion is one) and 4 MB in all. A transactional write costs twice the write units of a
+plain one.
 
 For other systems, pass the unit's :func:`idempotency_token` (or :func:`dedup_key`) as their
 own idempotency key: they then drop a repeated request for as long as they remember the key.
@@ -27,10 +29,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+
+from . import store
 
 Write = dict[str, Any]  # one item of TransactWriteItems: {"Put": {...}}, {"Update": {...}}, ...
 
@@ -142,6 +146,32 @@ def condition_check(
 ) -> None:
     """Enlist a check that commits the unit only if ``condition`` holds for the item."""
     _enlist("ConditionCheck", table, {"Key": _typed(key)}, condition, names, values)
+
+
+def commit(writes: Sequence[Write], completion: dict[str, Any], token: str) -> None:
+    """Commit ``writes`` and ``completion`` (an update of the dedup record) together, or none.
+
+    ``token``, the claim's, makes DynamoDB answer a retry of a transaction that committed with
+    success (for 10 minutes) instead of running it again. When nothing was committed, raises
+    store.ConditionFailed (the completion's condition failed; ``item`` is the record that
+    refused it), WriteRefused (a write's own condition failed, or DynamoDB refused the write)
+    or store.StoreUnavailable (anything else: throttled, a conflicting transaction, ...).
+    """
+    items = [*writes, {"Update": {"TableName": store.table_name(), **completion}}]
+    try:
+        store.call("transact_write_items", TransactItems=items, ClientRequestToken=token)
+    except store.TransactionCanceled as canceled:
+        *for_writes, for_completion = canceled.reasons or [{}]
+        if for_completion.get("Code") == "ConditionalCheckFailed":
+            raise store.ConditionFailed(for_completion.get("Item", {})) from None
+        refused = [
+            index
+            for index, reason in enumerate(for_writes)
+            if reason.get("Code") in ("ConditionalCheckFailed", "ValidationError")
+        ]
+        if refused:
+            raise WriteRefused(refused, [for_writes[i] for i in refused]) from None
+        raise store.StoreUnavailable(f"transaction canceled: {canceled}") from None
 
 
 def _enlist(

@@ -100,6 +100,12 @@ def ttl_seconds() -> int:
     return int(value)
 
 
+def expiry(now: float) -> AttributeValue:
+    """When a record written at ``now`` stops counting: the TTL later, in whole epoch seconds
+    (the form DynamoDB's TTL reads)."""
+    return {"N": str(int(now) + ttl_seconds())}
+
+
 def send(operation: str, **request: Any) -> dict[str, Any]:
     """Send one request on the dedup table; every failure becomes one of this module's errors."""
     return call(operation, TableName=table_name(), **request)

@@ -14,9 +14,9 @@ from botocore.stub import Stubber
 from freezegun import freeze_time
 
 {% if source.http -%}
-from {{ cookiecutter.package_name }} import dedup, keys, responses, store
+from {{ cookiecutter.package_name }} import dedup, effects, keys, responses, store
 {% else -%}
-from {{ cookiecutter.package_name }} import dedup, keys, store
+from {{ cookiecutter.package_name }} import dedup, effects, keys, store
 {% endif -%}
 from tools.local_aws import FakeLambdaContext, default_ttl_seconds
 
@@ -153,6 +153,38 @@ def test_a_completion_sent_twice_is_recognised_as_done_the_second_time(dynamodb,
     dedup.complete(claim)  # as when the first one's answer was lost and the client sent it again
 
     assert [line["decision"] for line in decisions_logged(capsys)] == ["processed", "processed"]
+
+
+def test_a_completion_that_cannot_be_recorded_is_reported_and_never_raises(
+    dynamodb, stored, capsys
+):
+    claim = dedup.claim(KEY, lease_seconds=30)
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error("update_item", "ProvisionedThroughputExceededException")
+        dedup.complete(claim)  # the work is done: failing the unit would only run it again
+
+    assert stored(KEY)["status"] == "IN_PROGRESS"  # until its lease ends
+    assert [line["decision"] for line in decisions_logged(capsys)] == ["completion_not_recorded"]
+
+
+def test_a_commit_refused_by_a_writes_condition_raises_and_releases_the_claim(
+    dynamodb, stored, capsys
+):
+    claim = dedup.claim(KEY, lease_seconds=30)
+    refused = {
+        "Put": {
+            "TableName": store.table_name(),
+            "Item": {"id": {"S": "elsewhere"}},
+            "ConditionExpression": "attribute_exists(id)",
+        }
+    }
+
+    with pytest.raises(effects.WriteRefused):
+        dedup.complete_with(claim, [refused])
+
+    assert stored(KEY) is None  # released: the retry runs at once
+    assert stored("elsewhere") is None
+    assert [line["decision"] for line in decisions_logged(capsys)] == ["failed", "released"]
 
 
 def test_a_fresh_unit_costs_two_writes_and_a_duplicate_one(requests_sent, context):
