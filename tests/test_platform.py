@@ -47,6 +47,7 @@ QUEUE_SKIPS = {
     "httpapi": [],
     "dynamodb_streams": ["OnFailureQueue"],
     "s3": ["DeadLetterQueue"],
+    "sqs_fifo": ["Queue", "DeadLetterQueue"],
 }
 OTHER_SKIPS = {
     "apigateway": {("CKV_AWS_120", "Api")},  # expanded: its stage, ApiprodStage
@@ -276,7 +277,7 @@ def _deploy(template: dict[str, Any]) -> dict[str, Any]:
             StackName="acme-orders",
             # moto keeps a list item that is !Ref AWS::NoValue (CloudFormation drops it), so
             # the conditions are decided first, for the parameters' defaults.
-            TemplateBody=json.dumps(_with_default_conditions(template)),
+            TemplateBody=json.dumps(_fifo_queues_named(_with_default_conditions(template))),
             Capabilities=["CAPABILITY_IAM"],
         )
     except Exception as error:  # moto's own failure: the test names it
@@ -364,6 +365,20 @@ def _put_placeholder_code(template: dict[str, Any]) -> None:
             s3.put_object(Bucket=code["S3Bucket"], Key=code["S3Key"], Body=archive.getvalue())
 
 
+def _fifo_queues_named(template: dict[str, Any]) -> dict[str, Any]:
+    """The template with a name for each FIFO queue that has none, as CloudFormation gives it.
+
+    CloudFormation names such a queue with the .fifo suffix a FIFO queue's name needs; moto
+    names it as a standard queue and then refuses it ("Queue name must end in .fifo").
+    """
+    named = copy.deepcopy(template)
+    for logical_id, resource in named["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::SQS::Queue" and properties.get("FifoQueue"):
+            properties.setdefault("QueueName", f"acme-orders-{logical_id}.fifo")
+    return named
+
+
 def _with_default_conditions(template: dict[str, Any]) -> dict[str, Any]:
     """The template with each Fn::If decided for the parameters' defaults."""
     parameters = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
@@ -437,6 +452,8 @@ def test_moto_holds_the_event_source_mapping_and_the_failure_queues(deployed, pr
     (mapping,) = deployed["mappings"]
     assert mapping["EventSourceArn"] == deployed["event_source"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    if project.source == "sqs":
+    if project.source in ("sqs", "sqs_fifo"):
         redrive = json.loads(deployed["queues"]["Queue"]["RedrivePolicy"])
         assert redrive["deadLetterTargetArn"] == deployed["queues"]["DeadLetterQueue"]["QueueArn"]
+    if project.source == "sqs_fifo":  # moto refuses a standard dead-letter queue for a FIFO one
+        assert {queue["FifoQueue"] for queue in deployed["queues"].values()} == {"true"}
