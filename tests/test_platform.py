@@ -48,6 +48,8 @@ QUEUE_SKIPS = {
     "dynamodb_streams": ["OnFailureQueue"],
     "s3": ["DeadLetterQueue"],
     "sqs_fifo": ["Queue", "DeadLetterQueue"],
+    "msk": ["OnFailureQueue"],
+    "self_managed_kafka": ["OnFailureQueue"],
 }
 OTHER_SKIPS = {
     "apigateway": {("CKV_AWS_120", "Api")},  # expanded: its stage, ApiprodStage
@@ -66,6 +68,9 @@ MOTO_UNSUPPORTED = {
 }
 MOTO_CANNOT_CREATE = {
     "apigateway": "moto creates no AWS::ApiGateway::RestApi from an OpenAPI Body, as SAM writes it",
+    # moto's CreateEventSourceMapping knows only SQS, Kinesis and DynamoDB Streams ARNs.
+    "msk": "moto creates no event source mapping for an MSK cluster (Invalid EventSourceArn)",
+    "self_managed_kafka": "moto creates no event source mapping without an EventSourceArn",
 }
 
 
