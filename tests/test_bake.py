@@ -48,6 +48,7 @@ FILES = {
     "src/{package}/effects.py",
     "src/{package}/handler.py",
     "src/{package}/keys.py",
+    "src/{package}/once.py",
     "src/{package}/service.py",
     "src/{package}/store.py",
     "tests/conftest.py",

@@ -29,24 +29,20 @@ client sent it again) recognises its own token on the retry instead of mistaking
 another copy. Expiry is compared inside the condition because DynamoDB's TTL deletes expired
 items only eventually, often days late.
 
-DynamoDB writes that the work enlists (effects.py) are committed in one transaction with the
-completion (:func:`complete_with`): they happen exactly once. When the table cannot be
-reached, no work runs and nothing is acknowledged (store.StoreUnavailable): a late retry is
-cheap, a lost or doubled unit is not.
+DynamoDB writes that the work enlists (effects.py) commit in one transaction with the
+completion (:func:`complete_with`): exactly once. When the table cannot be reached, no work
+runs and nothing is acknowledged (store.StoreUnavailable): a late retry is cheap, a lost or
+doubled unit is not. once.py walks each unit through these steps.
 """
 
 from __future__ import annotations
 
 import time
-import traceback
 import uuid
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from . import decisions, effects, store
-
-if TYPE_CHECKING:
-    from .keys import LambdaContext
 
 # Attribute names. template.yaml declares KEY as the partition key and EXPIRES_AT as the TTL.
 KEY = "id"
@@ -64,9 +60,8 @@ STILL_HELD = "#claim_token = :token AND #status = :in_progress"
 
 
 class State:
-    """What a unit's record says: the two statuses it stores, and CLAIMED, which a claim
-    returns when this invocation wrote the record. (Plain names, not an Enum, and Claim is a
-    plain class: importing this module is part of every cold start, and they cost less.)"""
+    """The two statuses a record stores, and CLAIMED: this invocation wrote it. (Plain names,
+    not an Enum, and a plain Claim class: this module is imported on every cold start.)"""
 
     CLAIMED = "CLAIMED"  # this invocation now holds the unit: do the work
     COMPLETED = "COMPLETED"  # done before: skip it
@@ -91,74 +86,11 @@ class InProgressElsewhere(Exception):
     """Another invocation holds this unit: do not acknowledge it, so that it comes back."""
 
 
-def lease_seconds(context: LambdaContext) -> float:
-    """A claim lasts as long as this invocation may: its remaining time."""
-    return context.get_remaining_time_in_millis() / 1000
-
-
-def run_once(key: str, context: LambdaContext, work: Callable[[], object]) -> bool:
-    """Run ``work`` unless the unit under ``key`` has already completed; True if it ran now.
-
-    Returns once the unit may be acknowledged (False: it was a duplicate). Raises
-    InProgressElsewhere, store.StoreUnavailable, effects.WriteRefused, or whatever ``work``
-    raised, after releasing the claim so that the retry runs at once.
-    """
-    claimed = claim(key, lease_seconds(context))
-    if not admit(claimed):
-        return False
-    _, writes = attempt(claimed, work)
-    if writes:
-        complete_with(claimed, writes)
-    else:
-        complete(claimed)
-    return True
-
-
-def admit(claimed: Claim) -> bool:
-    """True when this invocation holds the unit; False for a duplicate of a completed one.
-
-    Raises InProgressElsewhere when another invocation holds it. Reports either refusal.
-    """
-    if claimed.state == State.COMPLETED:
-        decisions.report("duplicate_skipped", claimed.key)
-        return False
-    if claimed.state == State.IN_PROGRESS:
-        raise held_elsewhere(claimed)
-    return True
-
-
-def held_elsewhere(claimed: Claim) -> InProgressElsewhere:
-    """Report that another invocation holds the unit; return the error to raise for it."""
-    decisions.report("in_progress", claimed.key)
-    return InProgressElsewhere(claimed.key)
-
-
-def attempt(claimed: Claim, work: Callable[[], Any]) -> tuple[Any, list[effects.Write]]:
-    """Run the work of a claimed unit; return what it returned and the writes it enlisted.
-
-    When the work raises, the failure is reported, the claim released, and the error raised.
-    """
-    try:
-        with effects.collecting(claimed.key) as writes:
-            result = work()
-    except Exception as error:
-        abandon(claimed, "failed", error=repr(error), traceback=traceback.format_exc())
-        raise
-    return result, writes
-
-
-def abandon(claimed: Claim, decision: str, **details: object) -> None:
-    """Report why the claimed unit is not done, and release it so that the retry runs at once."""
-    decisions.report(decision, claimed.key, **details)
-    release(claimed)
-
-
 def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> Claim:
     """Take the unit with one conditional put (with ``record``'s attributes), or say who has it.
 
-    The put wins when there is no record, when the record has expired, or when it is
-    IN_PROGRESS and its lease has ended (the holder crashed or timed out). Raises
-    store.StoreUnavailable, reported, when the table cannot be written.
+    The put wins when there is no record, when it has expired, or when it is IN_PROGRESS and
+    its lease has ended (the holder crashed or timed out). Raises store.StoreUnavailable.
     """
     token = uuid.uuid4().hex
     try:
@@ -167,7 +99,7 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
             KEY: {"S": key},
             STATUS: {"S": State.IN_PROGRESS},
             CLAIM_TOKEN: {"S": token},
-            LEASE_EXPIRES_AT: {"N": _number(now + lease_seconds)},
+            LEASE_EXPIRES_AT: {"N": f"{now + lease_seconds:.3f}"},
             EXPIRES_AT: store.expiry(now),
             **(record or {}),
         }
@@ -182,7 +114,7 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
                 "#lease_expires_at": LEASE_EXPIRES_AT,
             },
             ExpressionAttributeValues={
-                ":now": {"N": _number(now)},
+                ":now": {"N": f"{now:.3f}"},
                 ":in_progress": {"S": State.IN_PROGRESS},
             },
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -192,7 +124,7 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
         raise
     except store.ConditionFailed as refused:
         holder = refused.item
-        if _token_of(holder) == token:  # this put landed; the retry of its lost answer did not
+        if holder.get(CLAIM_TOKEN, {}).get("S") == token:  # it landed; only its answer was lost
             return Claim(key, State.CLAIMED, token)
         completed = holder.get(STATUS, {}).get("S") == State.COMPLETED
         return Claim(key, State.COMPLETED if completed else State.IN_PROGRESS, holder=holder)
@@ -202,9 +134,8 @@ def claim(key: str, lease_seconds: float, record: store.Item | None = None) -> C
 def complete(claimed: Claim, record: store.Item | None = None) -> None:
     """Mark the unit COMPLETED for the full TTL, with ``record``'s attributes; report how it ended.
 
-    Never raises: the work is done, and failing the unit now would only make it run again. If
-    the write fails, the record stays IN_PROGRESS until its lease ends; if another copy took
-    the unit over, that copy completes it.
+    Never raises: the work is done, and failing the unit now would only make it run again. A
+    failed write leaves the lease to end; a copy that took the unit over completes it.
     """
     try:
         store.send("update_item", **_completion(claimed, record))
@@ -221,11 +152,10 @@ def complete_with(
 ) -> None:
     """Commit ``writes`` and the completion together (effects.commit), or neither.
 
-    Returns once they have committed, so that the unit may be acknowledged. Otherwise raises
-    InProgressElsewhere (another copy took the unit over, and does the writes),
-    store.StoreUnavailable (nothing was committed, and the claim is released for the retry),
-    or effects.WriteRefused (a write's own condition failed: the work failed, and the claim
-    is released).
+    Returns once they have committed: the unit may be acknowledged. Otherwise raises
+    InProgressElsewhere (another copy took the unit over, and does the writes), or, with the
+    claim released for the retry, store.StoreUnavailable (nothing was committed) or
+    effects.WriteRefused (a write's own condition failed: the work failed).
     """
     try:
         effects.commit(writes, _completion(claimed, record), _token(claimed))
@@ -233,7 +163,8 @@ def complete_with(
         if not _completed_before(claimed, refused.item):  # none of this copy's writes landed
             raise InProgressElsewhere(claimed.key) from None
     except effects.WriteRefused as error:
-        abandon(claimed, "failed", error=repr(error))
+        decisions.report("failed", claimed.key, error=repr(error))
+        release(claimed)
         raise
     except store.StoreUnavailable as error:
         if _release(claimed):  # the transaction had committed; only its answer was lost
@@ -247,9 +178,9 @@ def complete_with(
 def release(claimed: Claim) -> None:
     """Delete the claim after a failure, so that the retry runs without waiting for the lease.
 
-    Conditioned on the claim token, and on the unit not being completed: a copy whose lease
-    lapsed must not delete the record of the copy that took over. Never raises: the failure
-    being handled matters more, and an unreleased claim still ends with its lease.
+    Only while this claim still holds the record (STILL_HELD): a copy whose lease lapsed must
+    not delete the record of the copy that took over. Never raises: the failure being handled
+    matters more, and an unreleased claim still ends with its lease.
     """
     _release(claimed)
 
@@ -281,10 +212,9 @@ def _release(claimed: Claim) -> bool:
 
 
 def _completed_before(claimed: Claim, holder: store.Item) -> bool:
-    """Whether ``holder``, the record that refused a write conditioned on STILL_HELD, is this
-    claim's own completion (an earlier try landed, its answer lost) rather than the claim of
-    a copy that took the unit over. Reports which: processed, or lease_lost."""
-    if _token_of(holder) == claimed.token:
+    """Whether ``holder``, the record that refused a STILL_HELD write, is this claim's own
+    completion (an earlier try landed, its answer lost), not a copy's that took over; reported."""
+    if holder.get(CLAIM_TOKEN, {}).get("S") == claimed.token:
         decisions.report("processed", claimed.key)
         return True
     decisions.report("lease_lost", claimed.key, detail="another invocation took over")
@@ -315,15 +245,7 @@ def _completion(claimed: Claim, record: store.Item | None) -> dict[str, Any]:
     }
 
 
-def _token_of(item: store.Item) -> str | None:
-    return item.get(CLAIM_TOKEN, {}).get("S")
-
-
 def _token(claimed: Claim) -> str:
     if claimed.token is None:
         raise ValueError(f"{claimed.key} was not claimed by this invocation")
     return claimed.token
-
-
-def _number(seconds: float) -> str:
-    return f"{seconds:.3f}"

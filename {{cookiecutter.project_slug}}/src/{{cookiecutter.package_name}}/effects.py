@@ -77,7 +77,7 @@ _current: ContextVar[_Unit | None] = ContextVar("dedup_unit", default=None)
 
 @contextmanager
 def collecting(key: str) -> Iterator[list[Write]]:
-    """Collect what the work of the unit under ``key`` enlists (dedup.attempt uses this)."""
+    """Collect what the work of the unit under ``key`` enlists (once.attempt uses this)."""
     unit = _Unit(key)
     token = _current.set(unit)
     try:

@@ -16,7 +16,7 @@ from freezegun import freeze_time
 {% if source.http -%}
 from {{ cookiecutter.package_name }} import dedup, effects, keys, responses, store
 {% else -%}
-from {{ cookiecutter.package_name }} import dedup, effects, keys, store
+from {{ cookiecutter.package_name }} import dedup, effects, keys, once, store
 {% endif -%}
 from tools.local_aws import FakeLambdaContext, default_ttl_seconds
 
@@ -35,8 +35,8 @@ def run_unit(key: str, context: Any, work: Callable[[], object]) -> None:
 
     responses.respond_once(key, "the-same-request", context, respond)
 {%- else %}
-    """One unit through dedup.run_once, the path every handler's units take."""
-    dedup.run_once(key, context, work)
+    """One unit through once.run, the path every handler's units take."""
+    once.run(key, context, work)
 {%- endif %}
 
 
