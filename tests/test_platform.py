@@ -47,6 +47,7 @@ QUEUE_SKIPS = {
     "httpapi": [],
     "dynamodb_streams": ["OnFailureQueue"],
     "s3": ["DeadLetterQueue"],
+    "function_url": [],
 }
 OTHER_SKIPS = {
     "apigateway": {("CKV_AWS_120", "Api")},  # expanded: its stage, ApiprodStage
@@ -65,6 +66,7 @@ MOTO_UNSUPPORTED = {
 }
 MOTO_CANNOT_CREATE = {
     "apigateway": "moto creates no AWS::ApiGateway::RestApi from an OpenAPI Body, as SAM writes it",
+    "function_url": "moto has no AWS::Lambda::Url, whose FunctionUrl attribute the stack outputs",
 }
 
 
