@@ -48,6 +48,7 @@ QUEUE_SKIPS = {
     "dynamodb_streams": ["OnFailureQueue"],
     "s3": ["DeadLetterQueue"],
     "function_url": [],
+    "lambda_async": ["DeadLetterQueue"],
 }
 OTHER_SKIPS = {
     "apigateway": {("CKV_AWS_120", "Api")},  # expanded: its stage, ApiprodStage

@@ -35,6 +35,9 @@ if TYPE_CHECKING:  # for type checkers only: a Protocol costs every cold start t
         """The part of the Lambda context object that the dedup uses."""
 
         function_name: str
+{%- if cookiecutter.event_source == "lambda_async" %}
+        aws_request_id: str  # the event's id, when its payload names none
+{%- endif %}
 
         def get_remaining_time_in_millis(self) -> int: ...
 
