@@ -50,6 +50,8 @@ QUEUE_SKIPS = {
     "sqs_fifo": ["Queue", "DeadLetterQueue"],
     "msk": ["OnFailureQueue"],
     "self_managed_kafka": ["OnFailureQueue"],
+    "function_url": [],
+    "lambda_async": ["DeadLetterQueue"],
 }
 OTHER_SKIPS = {
     "apigateway": {("CKV_AWS_120", "Api")},  # expanded: its stage, ApiprodStage
@@ -71,6 +73,7 @@ MOTO_CANNOT_CREATE = {
     # moto's CreateEventSourceMapping knows only SQS, Kinesis and DynamoDB Streams ARNs.
     "msk": "moto creates no event source mapping for an MSK cluster (Invalid EventSourceArn)",
     "self_managed_kafka": "moto creates no event source mapping without an EventSourceArn",
+    "function_url": "moto has no AWS::Lambda::Url, whose FunctionUrl attribute the stack outputs",
 }
 
 

@@ -32,9 +32,10 @@ if TYPE_CHECKING:  # for type checkers only: a Protocol costs every cold start t
     from typing import Protocol
 
     class LambdaContext(Protocol):
-        """The part of the Lambda context object that the dedup uses."""
+        """The part of the Lambda context object that the handlers use."""
 
         function_name: str
+        aws_request_id: str
 
         def get_remaining_time_in_millis(self) -> int: ...
 
