@@ -13,10 +13,14 @@ TOOLS := .venv/tools/sam/installed-$(SAM_CLI_VERSION) .venv/tools/checkov/instal
 # The virtualenvs install side by side, each with its own pip (they share pip's cache).
 MAKEFLAGS += --jobs=3
 
-.PHONY: test tools bench clean
+.PHONY: check test tools bench clean
 
-test: $(VENV_READY) tools  ## bake every offered choice and run each baked project's own checks
-	$(PYTHON) -m pytest
+check: $(VENV_READY)  ## the quick tier: every source baked, linted and its own tests run (minutes)
+	$(PYTHON) -m pytest -m "not full"
+
+# The full tier runs each project's own make test, lint and demo instead of check's quick look.
+test: $(VENV_READY) tools  ## the full tier (what CI runs): every project's own checks, every Python, the platform's tools
+	$(PYTHON) -m pytest -m "not quick"
 
 tools: $(TOOLS)  ## the SAM CLI and checkov, each in its own virtualenv
 

@@ -19,6 +19,13 @@ COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(en
 SOURCES: list[str] = COOKIECUTTER_JSON["event_source"]
 # What each source is (family, batch, ordered, parallel, http): the table the templates read.
 CAPABILITIES: dict[str, dict[str, Any]] = COOKIECUTTER_JSON["_sources"]
+# The first offered source of each family: where a check's result cannot differ between the
+# sources of one family (they share the code and files it looks at), it runs on this one.
+FAMILIES = dict.fromkeys(CAPABILITIES[source]["family"] for source in SOURCES)
+ONE_PER_FAMILY: list[str] = [
+    next(source for source in SOURCES if CAPABILITIES[source]["family"] == family)
+    for family in FAMILIES
+]
 RUNTIMES: list[str] = COOKIECUTTER_JSON["runtime"]
 ARCHITECTURES: list[str] = COOKIECUTTER_JSON["architecture"]
 

@@ -23,6 +23,7 @@ import pytest
 
 from conftest import (
     ARCHITECTURES,
+    ONE_PER_FAMILY,
     RUNTIMES,
     SOURCES,
     TEMPLATE_DIR,
@@ -31,10 +32,12 @@ from conftest import (
     run,
 )
 
+pytestmark = pytest.mark.full  # the full tier only (make test): see README.md
+
 USE_PYTHON = f"USE_PYTHON={sys.executable}"
 THIS_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 # One source of each kind: record batch, ordered stream, asynchronous event, HTTP request.
-FAMILIES = ["sqs", "kinesis", "sns", "apigateway"]
+OWNER_KINDS = ["sqs", "kinesis", "sns", "apigateway"]
 # README commands that need AWS, Docker, or an hour: the rest must pass here, offline.
 ONLINE_OR_LONG = re.compile(r"^make (build|deploy|soak)\b|PYTHON=")
 
@@ -95,16 +98,22 @@ def test_the_readmes_offline_commands_pass(project):
             assert all(f"make {target}" in output for target in ("test", "lint", "demo", "deploy"))
 
 
+@pytest.fixture(scope="module", params=ONE_PER_FAMILY)
+def family_project(request: pytest.FixtureRequest, cookies_session: Any) -> Path:
+    """One bake per source family: under another Python, a family's sources run the same code."""
+    return bake(cookies_session, event_source=request.param, project_name="Acme Orders")
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_its_tests_pass_under_every_offered_python(project, runtime_venv, runtime):
+def test_its_tests_pass_under_every_offered_python(family_project, runtime_venv, runtime):
     if runtime == THIS_RUNTIME:
         pytest.skip(f"{runtime} is this interpreter's: the README's `make test` ran under it")
     if runtime not in installed_runtimes():
         pytest.skip(f"{runtime} is not installed on this machine")
-    if runtime not in other_runtimes()[: len(FAMILIES)]:
+    if runtime not in other_runtimes()[: len(OWNER_KINDS)]:
         pytest.skip(f"{runtime}: no family's owner chose it, so no .venv of it was made")
 
-    output = make(project, "test", f"USE_PYTHON={runtime_venv(runtime)}")
+    output = make(family_project, "test", f"USE_PYTHON={runtime_venv(runtime)}")
 
     assert f"Python {runtime.removeprefix('python')}" in output
     assert " passed" in output
@@ -253,7 +262,7 @@ def ttl_default(project: Path) -> int:
     return int(found.group(2))
 
 
-@pytest.mark.parametrize("source", FAMILIES)
+@pytest.mark.parametrize("source", OWNER_KINDS)
 def test_its_own_service_module_without_the_example_table_and_a_longer_ttl_break_nothing(
     cookies, source
 ):
@@ -271,7 +280,7 @@ def test_its_own_service_module_without_the_example_table_and_a_longer_ttl_break
     )
 
 
-@pytest.mark.parametrize("source", FAMILIES)
+@pytest.mark.parametrize("source", OWNER_KINDS)
 def test_renaming_the_example_table_breaks_nothing(cookies, source):
     project = bake(cookies, event_source=source, project_name="Acme Orders")
     rename_example_table(project)
@@ -283,7 +292,7 @@ def test_renaming_the_example_table_breaks_nothing(cookies, source):
     assert " skipped" not in output  # the example's own tests found the renamed table
 
 
-@pytest.mark.parametrize("source", FAMILIES)
+@pytest.mark.parametrize("source", OWNER_KINDS)
 def test_a_ttl_below_the_redelivery_window_fails_one_test_that_says_why(cookies, source):
     project = bake(cookies, event_source=source, project_name="Acme Orders")
     set_ttl_default(project, 3599 if source == "apigateway" else 3600)
@@ -304,7 +313,7 @@ def other_runtimes() -> list[str]:
 
 def chosen_runtime(source: str) -> str:
     """The interpreter a family's owner chooses: the other installed runtimes, in turn."""
-    return other_runtimes()[FAMILIES.index(source) % len(other_runtimes())]
+    return other_runtimes()[OWNER_KINDS.index(source) % len(other_runtimes())]
 
 
 @pytest.fixture(scope="session")
@@ -350,14 +359,14 @@ def runtime_venv(own_project: Any) -> Any:
     made from ``runtime``, in the first family whose owner chose it."""
 
     def python(runtime: str) -> str:
-        (source,) = [source for source in FAMILIES if chosen_runtime(source) == runtime][:1]
+        (source,) = [source for source in OWNER_KINDS if chosen_runtime(source) == runtime][:1]
         project, _ = own_project(source)
         return str(project / ".venv" / "bin" / "python")
 
     return python
 
 
-@pytest.mark.parametrize("source", FAMILIES)
+@pytest.mark.parametrize("source", OWNER_KINDS)
 def test_a_dependency_and_another_interpreter_reach_the_tests(own_project, source):
     if not other_runtimes():
         pytest.skip(f"no offered runtime but {THIS_RUNTIME} is installed here")

@@ -16,6 +16,8 @@ import pytest
 
 from conftest import TEMPLATE_DIR, run
 
+pytestmark = pytest.mark.full  # the full tier only (make test): see README.md
+
 
 def test_the_benchmark_runs_and_reports_both_contenders():
     result = run([sys.executable, "bench/run.py", "--tiny"], cwd=TEMPLATE_DIR, timeout=900)

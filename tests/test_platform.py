@@ -26,7 +26,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from conftest import SOURCES, TEMPLATE_DIR, pyenv_versions
+from conftest import ONE_PER_FAMILY, SOURCES, TEMPLATE_DIR, pyenv_versions
 
 TOOLS = TEMPLATE_DIR / ".venv" / "tools"
 SAM = TOOLS / "sam" / "bin" / "sam"
@@ -78,7 +78,10 @@ MOTO_CANNOT_CREATE = {
 
 
 # moto also warns about each type it skips; the tests collect the same message from its log.
-pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
+pytestmark = [
+    pytest.mark.full,
+    pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning"),
+]
 
 
 def tool(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -161,7 +164,6 @@ def sam(project: Bake) -> dict[str, subprocess.CompletedProcess[str]]:
     return {
         "validate": tool(SAM, "validate", cwd=project.path),
         "validate --lint": tool(SAM, "validate", "--lint", cwd=project.path),
-        "build": tool(SAM, "build", cwd=project.path),
     }
 
 
@@ -209,11 +211,18 @@ def test_sam_validate_and_validate_lint_accept_it(sam):
         assert "is a valid SAM Template" in result.stdout
 
 
-def test_sam_build_packages_the_handler_with_the_default_runtime(sam, project):
-    result = sam["build"]
+@pytest.mark.parametrize("source", ONE_PER_FAMILY)
+def test_sam_build_packages_the_handler_with_the_default_runtime(cookies, source):
+    """Once per family: what sam build packages, src/, is the same for a family's sources."""
+    baked = cookies.bake(
+        template=str(TEMPLATE_DIR),
+        extra_context={"event_source": source, "project_name": "Acme Orders"},
+    )
+    project = Path(baked.project_path)
+    result = tool(SAM, "build", cwd=project)
     assert result.returncode == 0, f"sam build:\n{result.stdout}\n{result.stderr}"
-    assert (project.path / ".aws-sam/build/ProcessorFunction/acme_orders/handler.py").is_file()
-    built = (project.path / ".aws-sam/build/template.yaml").read_text()
+    assert (project / ".aws-sam/build/ProcessorFunction/acme_orders/handler.py").is_file()
+    built = (project / ".aws-sam/build/template.yaml").read_text()
     assert "Runtime: python3.13" in built
 
 

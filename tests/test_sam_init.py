@@ -18,6 +18,8 @@ from test_baked_projects import USE_PYTHON, make
 
 from conftest import TEMPLATE_DIR
 
+pytestmark = pytest.mark.full  # the full tier only (make test): see README.md
+
 SAM = TEMPLATE_DIR / ".venv" / "tools" / "sam" / "bin" / "sam"
 
 

@@ -1,0 +1,52 @@
+"""The quick tier (``make check``): every source bakes, lints clean, and passes its own tests.
+
+Each bake runs ruff and the tests that differ from source to source (its handler, the seam,
+bad input, its template, the example's tests), with this interpreter, in one process per
+source. ``make test`` runs the full versions instead (tests/test_baked_projects.py: each
+project's own ``make test``, ``make lint`` and demo), so these are marked ``quick``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import SOURCES, TEMPLATE_DIR, run
+
+pytestmark = pytest.mark.quick
+
+PER_SOURCE_TESTS = [
+    "tests/test_service.py",
+    "tests/dedup/test_handler.py",
+    "tests/dedup/test_seam.py",
+    "tests/dedup/test_bad_input.py",
+    "tests/dedup/test_template.py",
+]
+
+
+@pytest.fixture(scope="module", params=SOURCES)
+def project(request: pytest.FixtureRequest, cookies_session: Any) -> Path:
+    result = cookies_session.bake(
+        template=str(TEMPLATE_DIR),
+        extra_context={"event_source": request.param, "project_name": "Acme Orders"},
+    )
+    assert result.exit_code == 0, result.exception
+    return Path(result.project_path)
+
+
+def test_it_is_ruff_clean(project):
+    for command in (["check", "."], ["format", "--check", "."]):
+        result = run([sys.executable, "-m", "ruff", *command], cwd=project)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_its_per_source_tests_pass(project):
+    result = run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PER_SOURCE_TESTS],
+        cwd=project,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
