@@ -33,7 +33,7 @@ import time
 import uuid
 import zipfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -73,8 +73,27 @@ class Project:
         sys.path.insert(0, str(self.path / "src"))
         self.handler = importlib.import_module(f"{self.package}.handler")
         self.service = importlib.import_module(f"{self.package}.service")
-        self.delivery = _load(f"delivery_{source}", self.path / "tools" / "delivery.py")
         self.local_aws = _load(f"local_aws_{source}", self.path / "tools" / "local_aws.py")
+        with _as_tools(self.local_aws):  # delivery.py imports tools.local_aws
+            self.delivery = _load(f"delivery_{source}", self.path / "tools" / "delivery.py")
+
+
+@contextlib.contextmanager
+def _as_tools(local_aws: ModuleType) -> Iterator[None]:
+    """Make ``tools.local_aws`` this project's module for a while: every baked project has a
+    ``tools`` package, and one imported for good would serve every project its own."""
+    tools = ModuleType("tools")
+    tools.local_aws = local_aws  # type: ignore[attr-defined]
+    saved = {name: sys.modules.pop(name, None) for name in ("tools", "tools.local_aws")}
+    sys.modules.update({"tools": tools, "tools.local_aws": local_aws})
+    try:
+        yield
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
 
 
 def _load(name: str, path: Path) -> ModuleType:
