@@ -10,7 +10,10 @@ whose key hashes to it, and each client routes a request on an item to its proce
 
 Both contenders' clients are routed alike (:meth:`Endpoint.route` hooks the boto3 session
 they are made from). The processes are apart from the client's so that the benchmark's CPU
-figures are the client's alone; requests and CPU are summed over all of them.
+figures are the client's alone; requests and CPU are summed over all of them. The requests in
+flight are counted across all of them at once (a shared counter, taken under one lock as each
+request starts and ends: a few microseconds), so that the most at once is the whole
+endpoint's, not one process's.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 import zlib
 from collections import Counter
 from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import SynchronizedArray
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,11 @@ KEY = "id"  # the partition key of every table the benchmark uses, ours and Powe
 
 class Endpoint:
     def __init__(self, project: Path, latency_seconds: float, partitions: int) -> None:
-        self._partitions = [_Partition(project, latency_seconds) for _ in range(partitions)]
+        # [requests in flight now, the most at once since the last reset], for all partitions
+        self._in_flight = multiprocessing.get_context("spawn").Array("i", 2)
+        self._partitions = [
+            _Partition(project, latency_seconds, self._in_flight) for _ in range(partitions)
+        ]
         self.urls = [partition.url for partition in self._partitions]
         self.url = self.urls[0]  # where table-level requests (CreateTable, ...) go
 
@@ -79,6 +87,16 @@ class Endpoint:
         """CPU the servers have spent so far (moto's work, not the network's delay)."""
         return sum(float(partition.ask("cpu")) for partition in self._partitions)
 
+    def reset_peak(self) -> None:
+        """Start counting the most requests in flight at once again from now."""
+        with self._in_flight.get_lock():
+            self._in_flight[1] = self._in_flight[0]
+
+    def peak_in_flight(self) -> int:
+        """The most requests the servers were answering at once since :meth:`reset_peak`."""
+        with self._in_flight.get_lock():
+            return self._in_flight[1]
+
     def close(self) -> None:
         for partition in self._partitions:
             partition.close()
@@ -97,11 +115,11 @@ class Endpoint:
 class _Partition:
     """One server process, answering questions about itself over a pipe."""
 
-    def __init__(self, project: Path, latency_seconds: float) -> None:
+    def __init__(self, project: Path, latency_seconds: float, in_flight: SynchronizedArray) -> None:
         spawn = multiprocessing.get_context("spawn")
         self._pipe, theirs = spawn.Pipe()
         self._process = spawn.Process(
-            target=_serve, args=(theirs, str(project), latency_seconds), daemon=True
+            target=_serve, args=(theirs, str(project), latency_seconds, in_flight), daemon=True
         )
         self._process.start()
         self.url: str = self.ask("url")
@@ -115,14 +133,29 @@ class _Partition:
         self._process.join(timeout=10)
 
 
-def _serve(pipe: Connection, project: str, latency_seconds: float) -> None:
+def _serve(
+    pipe: Connection, project: str, latency_seconds: float, in_flight: SynchronizedArray
+) -> None:
     sys.path.insert(0, project)
     # A longer switch interval lets each request thread finish its work before another
     # takes the interpreter lock, so overlapping requests do not also pay for thrashing.
     sys.setswitchinterval(0.05)
     from tools.dynamodb_server import DynamoServer
 
-    with DynamoServer(latency_seconds=latency_seconds) as server:
+    class Counted(DynamoServer):
+        """The project's server, counting the requests it is answering (delay included)."""
+
+        def _app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            with in_flight.get_lock():
+                in_flight[0] += 1
+                in_flight[1] = max(in_flight[1], in_flight[0])
+            try:
+                return super()._app(environ, start_response)
+            finally:
+                with in_flight.get_lock():
+                    in_flight[0] -= 1
+
+    with Counted(latency_seconds=latency_seconds) as server:
         answers = {
             "url": lambda: server.url,
             "requests": lambda: dict(server.requests),
