@@ -1,14 +1,21 @@
 """Benchmark the generated dedup against Powertools' idempotency utility, in one run.
 
-Bakes an SQS, a Kinesis and an EventBridge project, starts one DynamoDB endpoint (a baked
+Bakes an SQS, a Kinesis, an EventBridge, an SQS FIFO and an MSK (Kafka) project, starts one
+DynamoDB endpoint (a baked
 project's own server, atomic per item, adding a delay to every request as DynamoDB has one
 seen from Lambda, run as several processes that each hold a share of the items, as DynamoDB's
 partitions do: bench/endpoint.py), and runs the generated handlers and their Powertools
 equivalents (bench/powertools_app.py) against it, alternating, with the same no-op work. It
 prints medians and the ratio ours / Powertools of: requests per unit (counted by the server),
-wall time per event and per batch, a curve of batch wall time against batch size, client CPU
-per unit, own-module import self-time (with and without bytecode compiled ahead), and package
-size.
+wall time per event and per batch, the most requests in flight at once (counted by the
+endpoint), a curve of batch wall time against batch size, client CPU per unit, own-module
+import self-time (with and without bytecode compiled ahead), and package size.
+
+Each batch source is compared with the Powertools batch processor made for it (every one it
+has: SQS, Kinesis, SQS FIFO with ``SqsFifoPartialProcessor``, Kafka with
+``BatchProcessor(EventType.Kafka)``), with ``@idempotent_function`` on each record: see
+bench/powertools_app.py. The Kafka batch of 1,000 records over 4 partitions is the largest;
+its slowest round is printed against a 60 s function timeout.
 
 It measures and prints; it asserts nothing about time. tests/test_bench.py runs it --tiny.
 
@@ -73,6 +80,7 @@ class Project:
         sys.path.insert(0, str(self.path / "src"))
         self.handler = importlib.import_module(f"{self.package}.handler")
         self.service = importlib.import_module(f"{self.package}.service")
+        self.store = importlib.import_module(f"{self.package}.store")
         self.local_aws = _load(f"local_aws_{source}", self.path / "tools" / "local_aws.py")
         with _as_tools(self.local_aws):  # delivery.py imports tools.local_aws
             self.delivery = _load(f"delivery_{source}", self.path / "tools" / "delivery.py")
@@ -109,8 +117,11 @@ def _load(name: str, path: Path) -> ModuleType:
 class Sample:
     """One invocation: wall and client CPU seconds, the server's CPU seconds, its requests."""
 
-    def __init__(self, wall: float, cpu: float, server_cpu: float, sent: Counter[str]) -> None:
+    def __init__(
+        self, wall: float, cpu: float, server_cpu: float, sent: Counter[str], peak: int
+    ) -> None:
         self.wall, self.cpu, self.server_cpu, self.sent = wall, cpu, server_cpu, sent
+        self.peak = peak  # the most requests the endpoint answered at once
 
 
 class Contender:
@@ -124,6 +135,7 @@ class Contender:
     def deliver(self, event: Any, endpoint: Endpoint) -> Sample:
         """Invoke once and measure it."""
         before, server_before = endpoint.requests(), endpoint.cpu_seconds()
+        endpoint.reset_peak()
         context = self.project.local_aws.FakeLambdaContext(
             function_name=f"bench-{self.project.source}-{self.name}"
         )
@@ -133,8 +145,9 @@ class Contender:
             cpu, started = time.process_time(), time.perf_counter()
             self.handler(event, context)
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        peak = endpoint.peak_in_flight()
         server_cpu = endpoint.cpu_seconds() - server_before
-        return Sample(wall, cpu, server_cpu, endpoint.requests() - before)
+        return Sample(wall, cpu, server_cpu, endpoint.requests() - before, peak)
 
 
 def contenders(project: Project, endpoint: Endpoint) -> tuple[Contender, Contender]:
@@ -164,6 +177,49 @@ def fresh_ids(count: int) -> list[str]:
     return [f"{run}-{n}" for n in range(count)]
 
 
+Build = Callable[[Project, list[str]], Any]  # an event carrying one unit per id
+
+
+def as_delivered(project: Project, ids: list[str]) -> Any:
+    """The project's own event for ``ids`` (tools/delivery.py)."""
+    return project.delivery.event(ids)
+
+
+def in_groups(groups: int) -> Build:
+    """SQS FIFO messages dealt in turn into ``groups`` message groups (delivery.py puts them
+    all in one)."""
+
+    def build(project: Project, ids: list[str]) -> Any:
+        event = project.delivery.event(ids)
+        for position, record in enumerate(event["Records"]):
+            record["attributes"]["MessageGroupId"] = f"group-{position % groups}"
+        return event
+
+    return build
+
+
+def in_partitions(partitions: int) -> Build:
+    """Kafka records split into ``partitions`` partitions of consecutive records, each in
+    offset order (delivery.py puts them all in one; its offsets are never used twice)."""
+
+    def build(project: Project, ids: list[str]) -> Any:
+        event = project.delivery.event(ids)
+        (records,) = event["records"].values()
+        size = -(-len(records) // partitions)
+        by_partition = {}
+        for partition in range(partitions):
+            share = records[partition * size : (partition + 1) * size]
+            for record in share:
+                record["partition"] = partition
+            by_partition[f"{records[0]['topic']}-{partition}"] = share
+        return {**event, "records": by_partition}
+
+    return build
+
+
+Result = dict[str, dict[str, Any]]
+
+
 def scenario(
     pair: tuple[Contender, Contender],
     endpoint: Endpoint,
@@ -171,7 +227,8 @@ def scenario(
     rounds: int,
     duplicate: bool,
     failing_at: int | None = None,
-) -> dict[str, dict[str, float]]:
+    build: Build = as_delivered,
+) -> Result:
     """Medians per contender over ``rounds`` alternating runs of a ``units``-unit event
     (whose unit at position ``failing_at``, if any, fails)."""
     samples: dict[str, list[Sample]] = {c.name: [] for c in pair}
@@ -179,18 +236,39 @@ def scenario(
         for contender in pair if number % 2 == 0 else pair[::-1]:
             ids = fresh_ids(units)
             contender.project.failing = {ids[failing_at]} if failing_at is not None else set()
-            event = contender.project.delivery.event(ids)
+            event = build(contender.project, ids)
             if duplicate:
                 contender.deliver(event, endpoint)  # the first copy, not measured
             samples[contender.name].append(contender.deliver(event, endpoint))
             contender.project.failing = set()
+    return summary(samples, units)
+
+
+def fresh_and_redelivered(
+    pair: tuple[Contender, Contender], endpoint: Endpoint, units: int, rounds: int, build: Build
+) -> tuple[Result, Result]:
+    """Like two scenarios, fresh and duplicate, for an event too large to send twice for one
+    measurement: each round's event is measured fresh, then measured again as redelivered."""
+    fresh: dict[str, list[Sample]] = {c.name: [] for c in pair}
+    again: dict[str, list[Sample]] = {c.name: [] for c in pair}
+    for number in range(rounds):
+        for contender in pair if number % 2 == 0 else pair[::-1]:
+            event = build(contender.project, fresh_ids(units))
+            fresh[contender.name].append(contender.deliver(event, endpoint))
+            again[contender.name].append(contender.deliver(event, endpoint))
+    return summary(fresh, units), summary(again, units)
+
+
+def summary(samples: dict[str, list[Sample]], units: int) -> Result:
     return {
         name: {
             "wall_ms": statistics.median(run.wall for run in runs) * 1000,
+            "slowest_ms": max(run.wall for run in runs) * 1000,
             "cpu_ms_per_unit": statistics.median(run.cpu for run in runs) * 1000 / units,
             "server_cpu_ms": statistics.median(run.server_cpu for run in runs) * 1000,
             "requests": statistics.median(sum(run.sent.values()) for run in runs),
             "operations": dict(runs[-1].sent),
+            "peak": max(run.peak for run in runs),
             "units": units,
         }
         for name, runs in samples.items()
@@ -269,7 +347,7 @@ def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "n/a"
 
 
-def report(title: str, rows: list[tuple[str, dict[str, dict[str, float]]]]) -> None:
+def report(title: str, rows: list[tuple[str, Result]]) -> None:
     print(f"\n{title}\n")
     print("| scenario | ours | Powertools | ours / Powertools | requests ours / Powertools |")
     print("|---|---|---|---|---|")
@@ -282,7 +360,8 @@ def report(title: str, rows: list[tuple[str, dict[str, dict[str, float]]]]) -> N
         )
 
 
-SOURCES = ("sqs", "kinesis", "eventbridge")
+SOURCES = ("sqs", "kinesis", "eventbridge", "sqs_fifo", "msk")
+TIMEOUT_SECONDS = 60  # what the largest batch must finish well inside
 POWERTOOLS_MODULES = (
     "aws_lambda_powertools.utilities.idempotency, aws_lambda_powertools.utilities.batch"
 )
@@ -314,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def measure_requests_and_time(
     projects: dict[str, Project], endpoint: Endpoint, options: argparse.Namespace
-) -> list[tuple[int, dict[str, dict[str, float]]]]:
+) -> list[tuple[int, Result]]:
     rounds = 1 if options.tiny else 9
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint.url
     os.environ.update(projects["sqs"].local_aws.function_environment())
@@ -326,13 +405,23 @@ def measure_requests_and_time(
         for contender in pair:
             contender.deliver(contender.project.delivery.event(fresh_ids(1)), endpoint)
 
+    stream_batch = 10 if options.tiny else 100
+    single = 3 * rounds  # one event is quick and noisier: more rounds for a steady median
+    kafka_batch = 40 if options.tiny else 1000
+    kafka_rounds = 1 if options.tiny else 3  # some 20 s a round for ours, 60 s for theirs
     print(
         f"Endpoint: moto over HTTP, {options.latency_ms:g} ms added per request, locked per"
         f" item, items spread over {options.partitions} processes by key;"
-        f" {rounds} alternating rounds ({3 * rounds} for one event), medians."
+        f" {rounds} alternating rounds ({single} for one event, {kafka_rounds} for the Kafka"
+        f" batch of {kafka_batch:,}), medians."
     )
-    stream_batch = 10 if options.tiny else 100
-    single = 3 * rounds  # one event is quick and noisier: more rounds for a steady median
+    print(
+        "Powertools 3.37 as its documentation shows it: @idempotent for one event; for a batch,"
+        " its processor for the source with @idempotent_function on each record:"
+        " BatchProcessor (SQS, keyed on messageId; Kinesis, eventID),"
+        " SqsFifoPartialProcessor(skip_group_on_error=True) (SQS FIFO, messageId),"
+        " BatchProcessor(EventType.Kafka) (Kafka, topic, partition and offset)."
+    )
     rows = [
         ("one event, fresh", scenario(pairs["eventbridge"], endpoint, 1, single, False)),
         ("one event, duplicate", scenario(pairs["eventbridge"], endpoint, 1, single, True)),
@@ -346,7 +435,20 @@ def measure_requests_and_time(
             f"Kinesis batch of {stream_batch}, unit {stream_batch // 2 + 1} fails",
             scenario(pairs["kinesis"], endpoint, stream_batch, rounds, False, stream_batch // 2),
         ),
+        (
+            "SQS FIFO batch of 10 in 3 groups, fresh",
+            scenario(pairs["sqs_fifo"], endpoint, 10, rounds, False, build=in_groups(3)),
+        ),
+        (
+            "SQS FIFO batch of 10 in 3 groups, duplicates",
+            scenario(pairs["sqs_fifo"], endpoint, 10, rounds, True, build=in_groups(3)),
+        ),
     ]
+    kafka = f"Kafka batch of {kafka_batch:,} over 4 partitions"
+    kafka_fresh, kafka_again = fresh_and_redelivered(
+        pairs["msk"], endpoint, kafka_batch, kafka_rounds, in_partitions(4)
+    )
+    rows += [(f"{kafka}, fresh", kafka_fresh), (f"{kafka}, redelivered", kafka_again)]
     report("Wall time per invocation (median) and DynamoDB requests", rows)
 
     print("\nRequests per unit, by operation (the last round)\n")
@@ -372,6 +474,26 @@ def measure_requests_and_time(
         print(
             f"| {label} | {ours['wall_ms']:.1f} ms | {client:.1f} ms | {server:.1f} ms"
             f" | {server / ours['requests']:.2f} ms |"
+        )
+
+    bound = projects["sqs"].store.MAX_CONCURRENT_REQUESTS
+    print(
+        "\nRequests in flight at once, counted by the endpoint (the most in any round; ours"
+        f" sends at most store.MAX_CONCURRENT_REQUESTS = {bound})\n"
+    )
+    print("| scenario | ours | Powertools |")
+    print("|---|---|---|")
+    for label, result in rows:
+        print(f"| {label} | {result['ours']['peak']} | {result['powertools']['peak']} |")
+
+    print(f"\n{kafka}, against a {TIMEOUT_SECONDS} s function timeout\n")
+    print("| | ours, median | ours, slowest | Powertools, median | Powertools, slowest |")
+    print("|---|---|---|---|---|")
+    for label, result in (("fresh", kafka_fresh), ("redelivered", kafka_again)):
+        ours, theirs = result["ours"], result["powertools"]
+        print(
+            f"| {label} | {ours['wall_ms'] / 1000:.1f} s | {ours['slowest_ms'] / 1000:.1f} s"
+            f" | {theirs['wall_ms'] / 1000:.1f} s | {theirs['slowest_ms'] / 1000:.1f} s |"
         )
 
     curve = []
@@ -419,9 +541,7 @@ def _ops(result: dict[str, Any]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(result["operations"].items()))
 
 
-def plot(
-    curve: list[tuple[int, dict[str, dict[str, float]]]], path: Path, latency_ms: float
-) -> None:
+def plot(curve: list[tuple[int, Result]], path: Path, latency_ms: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,8 +1,10 @@
 """The benchmark keeps working: bench/run.py, once, at its smallest.
 
-It measures and prints; what it prints is not judged here, only that every section comes out
+It measures and prints; its times are not judged here, only that every section comes out
 with both contenders in it (make bench runs it at full size, and writes docs/batch-curve.png),
-and that the endpoint it measures against routes each item to one of its partitions.
+that the requests are those of the scenario, that the generated code keeps its requests in
+flight within its bound, and that the endpoint it measures against routes each item to one of
+its partitions.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ def test_the_benchmark_runs_and_reports_both_contenders():
         "Requests per unit, by operation",
         "Client CPU per unit",
         "SQS batch wall time against batch size",
+        "Requests in flight at once",
+        "Kafka batch of 40 over 4 partitions, against a 60 s function timeout",
         "Own-module import self-time",
         "Package size",
     ):
@@ -36,6 +40,32 @@ def test_the_benchmark_runs_and_reports_both_contenders():
     assert "| SQS batch of 10, fresh |" in report
     assert "| 20 / 20 |" in report  # 2 requests per fresh message, for both
     assert "| Kinesis batch of 10, unit 6 fails |" in report  # its releases are counted
+    walls = table(report, "Wall time per invocation")
+    for label, requests in (  # 2 requests per fresh unit, 1 per duplicate, for both
+        ("SQS FIFO batch of 10 in 3 groups, fresh", "20 / 20"),
+        ("SQS FIFO batch of 10 in 3 groups, duplicates", "10 / 10"),
+        ("Kafka batch of 40 over 4 partitions, fresh", "80 / 80"),
+        ("Kafka batch of 40 over 4 partitions, redelivered", "40 / 40"),
+    ):
+        assert walls[label][-1] == requests, label
+    in_flight = table(report, "Requests in flight at once")
+    assert len(in_flight) == len(walls)
+    for label, (ours, theirs) in in_flight.items():
+        assert 1 <= int(ours) <= 16, label  # store.MAX_CONCURRENT_REQUESTS
+        assert int(theirs) == 1, label  # Powertools sends one request at a time
+
+
+def table(report: str, title: str) -> dict[str, list[str]]:
+    """The rows of the table under the line starting with ``title``: label -> other cells."""
+    lines = report.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith(title))
+    rows = {}
+    for line in lines[start + 4 :]:  # past the title, a blank line, the header, the rule
+        if not line.startswith("|"):
+            break
+        label, *cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[label] = cells
+    return rows
 
 
 def test_the_endpoint_keeps_each_item_on_one_partition_and_spreads_the_items(
