@@ -44,7 +44,7 @@ FACTS = [
     "retry_by",
     "deliverer",
 ]
-FACTS_IF_NOT_HTTP = ["business_id"]
+FACTS_IF_NOT_HTTP = ["business_id", "hands_back"]
 SAM_NAMES = [
     "ttl_seconds",
     "ttl_reason",

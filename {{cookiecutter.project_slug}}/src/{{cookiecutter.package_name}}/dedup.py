@@ -1,10 +1,9 @@
 {%- import "common/source.j2" as source with context -%}
 """Do each unit of work once, although the event source delivers it at least once.
 
-{{ source.name }} may deliver the same {{ source.unit }} to this function more than once:
-minutes or days apart, or at the same moment to two concurrent invocations. This module
-records every unit in a DynamoDB table under the key ``<operation>#<unit id>`` and keeps
-three promises:
+{% filter wordwrap(95, break_long_words=False, break_on_hyphens=False, wrapstring="\n") -%}
+{{ source.name }} may deliver the same {{ source.unit }} to this function more than once: minutes or days apart, or at the same moment to two concurrent invocations. This module records every unit in a DynamoDB table under the key ``<operation>#<unit id>`` and keeps three promises:
+{%- endfilter %}
 
 * a unit whose work completed is skipped when it comes again, until its record expires;
 * a unit that another invocation is still working on is never acknowledged:
