@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import decisions, dedup, effects
+from . import decisions, dedup, effects, store
 
 if TYPE_CHECKING:
     from .keys import LambdaContext
@@ -35,10 +35,7 @@ def run(key: str, context: LambdaContext, work: Callable[[], object]) -> bool:
     if not admit(claimed):
         return False
     _, writes = attempt(claimed, work)
-    if writes:
-        dedup.complete_with(claimed, writes)
-    else:
-        dedup.complete(claimed)
+    finish(claimed, writes)
     return True
 
 
@@ -73,6 +70,17 @@ def attempt(claimed: dedup.Claim, work: Callable[[], Any]) -> tuple[Any, list[ef
         abandon(claimed, "failed", error=repr(error), traceback=traceback.format_exc())
         raise
     return result, writes
+
+
+def finish(
+    claimed: dedup.Claim, writes: list[effects.Write], record: store.Item | None = None
+) -> None:
+    """Complete the unit whose work returned: with the writes it enlisted, in one transaction
+    (dedup.complete_with, which raises unless they committed), or alone (dedup.complete)."""
+    if writes:
+        dedup.complete_with(claimed, writes, record)
+    else:
+        dedup.complete(claimed, record)
 
 
 def abandon(claimed: dedup.Claim, decision: str, **details: object) -> None:
