@@ -30,16 +30,18 @@ RUNTIMES: list[str] = COOKIECUTTER_JSON["runtime"]
 ARCHITECTURES: list[str] = COOKIECUTTER_JSON["architecture"]
 
 
+def baked(cookies: Any, **answers: str) -> Path:
+    """Bake with ``cookies`` (pytest-cookies' fixture, or its session-wide one) and these
+    answers; the project's path. Fails the test if baking fails."""
+    result = cookies.bake(template=str(TEMPLATE_DIR), extra_context=answers)
+    assert result.exit_code == 0, result.exception
+    return Path(result.project_path)
+
+
 @pytest.fixture
 def bake(cookies: Any) -> Callable[..., Path]:
     """``bake(**answers)``: the baked project's path; fails the test if baking fails."""
-
-    def _bake(**answers: str) -> Path:
-        result = cookies.bake(template=str(TEMPLATE_DIR), extra_context=answers)
-        assert result.exit_code == 0, result.exception
-        return Path(result.project_path)
-
-    return _bake
+    return lambda **answers: baked(cookies, **answers)
 
 
 def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:

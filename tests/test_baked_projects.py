@@ -27,6 +27,7 @@ from conftest import (
     RUNTIMES,
     SOURCES,
     TEMPLATE_DIR,
+    baked,
     cookiecutter_cli,
     installed_runtimes,
     run,
@@ -40,12 +41,6 @@ THIS_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 OWNER_KINDS = ["sqs", "kinesis", "sns", "apigateway"]
 # README commands that need AWS, Docker, or an hour: the rest must pass here, offline.
 ONLINE_OR_LONG = re.compile(r"^make (build|deploy|soak)\b|PYTHON=")
-
-
-def bake(cookies: Any, **answers: str) -> Path:
-    result = cookies.bake(template=str(TEMPLATE_DIR), extra_context=answers)
-    assert result.exit_code == 0, result.exception
-    return Path(result.project_path)
 
 
 def make(project: Path, *args: str, expect_failure: bool = False) -> str:
@@ -68,7 +63,7 @@ def readme_commands(project: Path) -> list[str]:
 
 @pytest.fixture(scope="module", params=SOURCES)
 def project(request: pytest.FixtureRequest, cookies_session: Any) -> Path:
-    return bake(cookies_session, event_source=request.param, project_name="Acme Orders")
+    return baked(cookies_session, event_source=request.param, project_name="Acme Orders")
 
 
 def test_the_readmes_offline_commands_pass(project):
@@ -101,7 +96,7 @@ def test_the_readmes_offline_commands_pass(project):
 @pytest.fixture(scope="module", params=ONE_PER_FAMILY)
 def family_project(request: pytest.FixtureRequest, cookies_session: Any) -> Path:
     """One bake per source family: under another Python, a family's sources run the same code."""
-    return bake(cookies_session, event_source=request.param, project_name="Acme Orders")
+    return baked(cookies_session, event_source=request.param, project_name="Acme Orders")
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -123,12 +118,12 @@ def test_its_tests_pass_under_every_offered_python(family_project, runtime_venv,
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_every_runtime_and_architecture_lints_clean(cookies, runtime, architecture):
-    project = bake(cookies, runtime=runtime, architecture=architecture)
+    project = baked(cookies, runtime=runtime, architecture=architecture)
     make(project, "lint", USE_PYTHON)
 
 
 def test_an_awkward_long_name_lints_and_tests_clean(cookies):
-    project = bake(cookies, project_name="Ça Marche: Über-Long Order Fulfilment API")
+    project = baked(cookies, project_name="Ça Marche: Über-Long Order Fulfilment API")
     assert project.name == "ca-marche-uber-long-order-fulfilment-api"
     make(project, "lint", USE_PYTHON)
     make(project, "test", USE_PYTHON, "ARGS=tests/dedup/test_handler.py tests/test_service.py")
@@ -266,7 +261,7 @@ def ttl_default(project: Path) -> int:
 def test_its_own_service_module_without_the_example_table_and_a_longer_ttl_break_nothing(
     cookies, source
 ):
-    project = bake(cookies, event_source=source, project_name="Acme Orders")
+    project = baked(cookies, event_source=source, project_name="Acme Orders")
     write_own_business_logic(project, source)
     remove_example_table(project)
     set_ttl_default(project, ttl_default(project) + 86400)
@@ -282,7 +277,7 @@ def test_its_own_service_module_without_the_example_table_and_a_longer_ttl_break
 
 @pytest.mark.parametrize("source", OWNER_KINDS)
 def test_renaming_the_example_table_breaks_nothing(cookies, source):
-    project = bake(cookies, event_source=source, project_name="Acme Orders")
+    project = baked(cookies, event_source=source, project_name="Acme Orders")
     rename_example_table(project)
 
     output = make(project, "test", USE_PYTHON)
@@ -294,7 +289,7 @@ def test_renaming_the_example_table_breaks_nothing(cookies, source):
 
 @pytest.mark.parametrize("source", OWNER_KINDS)
 def test_a_ttl_below_the_redelivery_window_fails_one_test_that_says_why(cookies, source):
-    project = bake(cookies, event_source=source, project_name="Acme Orders")
+    project = baked(cookies, event_source=source, project_name="Acme Orders")
     set_ttl_default(project, 3599 if source == "apigateway" else 3600)
 
     output = make(
@@ -332,7 +327,7 @@ def own_project(tmp_path_factory: pytest.TempPathFactory) -> Any:
             fcntl.flock(lock, fcntl.LOCK_EX)
             output_file = folder / "make-test.out"
             if not output_file.is_file():
-                baked = cookiecutter_cli(
+                result = cookiecutter_cli(
                     str(TEMPLATE_DIR),
                     "--no-input",
                     f"event_source={source}",
@@ -341,7 +336,7 @@ def own_project(tmp_path_factory: pytest.TempPathFactory) -> Any:
                     str(folder),
                     cwd=shared,
                 )
-                assert baked.returncode == 0, baked.stderr
+                assert result.returncode == 0, result.stderr
                 project = folder / "acme-orders"
                 write_own_business_logic(project, source, with_tabulate=True)
                 with (project / "src" / "requirements.txt").open("a") as requirements:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SOURCES, TEMPLATE_DIR, run
+from conftest import SOURCES, baked, run
 
 pytestmark = pytest.mark.quick
 
@@ -29,12 +29,7 @@ PER_SOURCE_TESTS = [
 
 @pytest.fixture(scope="module", params=SOURCES)
 def project(request: pytest.FixtureRequest, cookies_session: Any) -> Path:
-    result = cookies_session.bake(
-        template=str(TEMPLATE_DIR),
-        extra_context={"event_source": request.param, "project_name": "Acme Orders"},
-    )
-    assert result.exit_code == 0, result.exception
-    return Path(result.project_path)
+    return baked(cookies_session, event_source=request.param, project_name="Acme Orders")
 
 
 def test_it_is_ruff_clean(project):

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ONE_PER_FAMILY, RUNTIMES, TEMPLATE_DIR, run
+from conftest import ONE_PER_FAMILY, RUNTIMES, TEMPLATE_DIR, baked, run
 
 pytestmark = pytest.mark.full  # the full tier only (make test): see README.md
 
@@ -44,18 +44,12 @@ def passes(result: subprocess.CompletedProcess[str]) -> bool:
 
 @pytest.fixture(scope="module", params=ONE_PER_FAMILY)
 def project(request: pytest.FixtureRequest, cookies_session: Any) -> Path:
-    result = cookies_session.bake(
-        template=str(TEMPLATE_DIR), extra_context={"event_source": request.param}
-    )
-    assert result.exit_code == 0, result.exception
-    return Path(result.project_path)
+    return baked(cookies_session, event_source=request.param)
 
 
 @pytest.fixture(scope="module")
 def one_project(cookies_session: Any) -> Path:
-    result = cookies_session.bake(template=str(TEMPLATE_DIR))
-    assert result.exit_code == 0, result.exception
-    return Path(result.project_path)
+    return baked(cookies_session)
 
 
 # One bake per source family: these files hold nothing of the source, so a family's bake shows

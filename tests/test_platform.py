@@ -26,7 +26,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from conftest import ONE_PER_FAMILY, SOURCES, TEMPLATE_DIR, pyenv_versions
+from conftest import ONE_PER_FAMILY, SOURCES, TEMPLATE_DIR, baked, pyenv_versions
 
 TOOLS = TEMPLATE_DIR / ".venv" / "tools"
 SAM = TOOLS / "sam" / "bin" / "sam"
@@ -122,12 +122,7 @@ class Bake(NamedTuple):
 @pytest.fixture(scope="module", params=SOURCES)
 def project(request: pytest.FixtureRequest, cookies_session: Any) -> Bake:
     """A project baked for one source, with its expansion beside it as expanded.json."""
-    result = cookies_session.bake(
-        template=str(TEMPLATE_DIR),
-        extra_context={"event_source": request.param, "project_name": "Acme Orders"},
-    )
-    assert result.exit_code == 0, result.exception
-    project = Path(result.project_path)
+    project = baked(cookies_session, event_source=request.param, project_name="Acme Orders")
     expansion = tool(sys.executable, "-m", "tools.validate_template", "--expand", cwd=project)
     assert expansion.returncode == 0, expansion.stderr
     (project / "expanded.json").write_text(expansion.stdout, encoding="utf-8")
@@ -214,11 +209,7 @@ def test_sam_validate_and_validate_lint_accept_it(sam):
 @pytest.mark.parametrize("source", ONE_PER_FAMILY)
 def test_sam_build_packages_the_handler_with_the_default_runtime(cookies, source):
     """Once per family: what sam build packages, src/, is the same for a family's sources."""
-    baked = cookies.bake(
-        template=str(TEMPLATE_DIR),
-        extra_context={"event_source": source, "project_name": "Acme Orders"},
-    )
-    project = Path(baked.project_path)
+    project = baked(cookies, event_source=source, project_name="Acme Orders")
     result = tool(SAM, "build", cwd=project)
     assert result.returncode == 0, f"sam build:\n{result.stdout}\n{result.stderr}"
     assert (project / ".aws-sam/build/ProcessorFunction/acme_orders/handler.py").is_file()
