@@ -80,7 +80,7 @@ class Project:
         sys.path.insert(0, str(self.path / "src"))
         self.handler = importlib.import_module(f"{self.package}.handler")
         self.service = importlib.import_module(f"{self.package}.service")
-        self.store = importlib.import_module(f"{self.package}.store")
+        self.store = importlib.import_module(f"{self.package}.dedup.store")
         self.local_aws = _load(f"local_aws_{source}", self.path / "tools" / "local_aws.py")
         with _as_tools(self.local_aws):  # delivery.py imports tools.local_aws
             self.delivery = _load(f"delivery_{source}", self.path / "tools" / "delivery.py")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import py_compile
 import re
 import shlex
@@ -43,22 +44,24 @@ FILES = {
     "src/Makefile",
     "src/requirements.txt",
     "src/{package}/__init__.py",
-    "src/{package}/decisions.py",
-    "src/{package}/dedup.py",
-    "src/{package}/effects.py",
     "src/{package}/handler.py",
-    "src/{package}/keys.py",
-    "src/{package}/once.py",
     "src/{package}/service.py",
-    "src/{package}/store.py",
+    "src/{package}/dedup/__init__.py",
+    "src/{package}/dedup/claims.py",
+    "src/{package}/dedup/decisions.py",
+    "src/{package}/dedup/effects.py",
+    "src/{package}/dedup/events.py",
+    "src/{package}/dedup/keys.py",
+    "src/{package}/dedup/once.py",
+    "src/{package}/dedup/store.py",
     "tests/conftest.py",
     "tests/dedup/test_bad_input.py",
     "tests/dedup/test_decisions.py",
-    "tests/dedup/test_dedup.py",
+    "tests/dedup/test_claims.py",
     "tests/dedup/test_effects.py",
     "tests/dedup/test_endpoint.py",
     "tests/dedup/test_faults.py",
-    "tests/dedup/test_handler.py",
+    "tests/dedup/test_events.py",
     "tests/dedup/test_races.py",
     "tests/dedup/test_schedules.py",
     "tests/dedup/test_seam.py",
@@ -73,8 +76,8 @@ FILES = {
     "tools/validate_template.py",
 }
 # ... and only the modules their source needs.
-BATCH_FILES = {"src/{package}/batch.py"}
-HTTP_FILES = {"src/{package}/idempotency_key.py", "src/{package}/responses.py"}
+BATCH_FILES = {"src/{package}/dedup/batch.py"}
+HTTP_FILES = {"src/{package}/dedup/idempotency_key.py", "src/{package}/dedup/responses.py"}
 FILES_BY_SOURCE = {
     source: FILES
     | (HTTP_FILES if CAPABILITIES[source]["http"] else set())
@@ -120,6 +123,30 @@ def test_the_handler_calls_the_service_through_its_module(bake, source):
     assert re.search(r"^from \. import .*\bservice\b", handler, re.MULTILINE)
     assert "service.process(" in handler
     assert "from .service import" not in handler
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_the_owners_files_and_the_machinery_are_apart(bake, source):
+    """src/<package>/ holds the owner's two modules and the dedup package, nothing else; the
+    machinery never reaches into service.py, and the handler only wires (no DynamoDB call)."""
+    package = bake(event_source=source) / "src/orders_service"
+
+    assert sorted(path.name for path in package.iterdir()) == [
+        "__init__.py",
+        "dedup",
+        "handler.py",
+        "service.py",
+    ]
+    for module in (package / "dedup").glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                imported |= {node.module or ""} | {alias.name for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+        assert not {"service", "orders_service.service", "handler"} & imported, module.name
+    handler = (package / "handler.py").read_text(encoding="utf-8")
+    assert not re.search(r"\b(boto3|store|claims|put_item|update_item|delete_item)\b", handler)
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,7 @@ def test_an_awkward_long_name_lints_and_tests_clean(cookies):
     project = baked(cookies, project_name="Ça Marche: Über-Long Order Fulfilment API")
     assert project.name == "ca-marche-uber-long-order-fulfilment-api"
     make(project, "lint", USE_PYTHON)
-    make(project, "test", USE_PYTHON, "ARGS=tests/dedup/test_handler.py tests/test_service.py")
+    make(project, "test", USE_PYTHON, "ARGS=tests/dedup/test_events.py tests/test_service.py")
 
 
 # The owner's first edits, on a bake of each source family.
@@ -341,7 +341,7 @@ def own_project(tmp_path_factory: pytest.TempPathFactory) -> Any:
                 write_own_business_logic(project, source, with_tabulate=True)
                 with (project / "src" / "requirements.txt").open("a") as requirements:
                     requirements.write("tabulate==0.9.0\n")
-                tests = "ARGS=tests/test_service.py tests/dedup/test_handler.py"
+                tests = "ARGS=tests/test_service.py tests/dedup/test_events.py"
                 output_file.write_text(make(project, "test", f"PYTHON={runtime}", tests))
         return folder / "acme-orders", output_file.read_text()
 

@@ -365,3 +365,62 @@ def test_cruft_link_for_a_plain_bake_then_an_update_without_git(template_repo, t
     assert "Good work!" in result.stdout
     rejects = readme_command("find . -name '*.rej'", template_repo)
     assert run(rejects, cwd=project).stdout.split() == ["./README.md.rej"]
+
+
+# The last commit whose projects kept the machinery beside service.py (src/<package>/dedup.py,
+# effects.py, ...), before it moved into the package src/<package>/dedup/.
+FLAT_LAYOUT = "dafc150f333ab64be4812bb14baef64c73ee966f"
+
+
+def test_an_update_from_the_flat_layout_moves_the_machinery_and_keeps_the_owners_service(
+    tmp_path,
+):
+    repo = tmp_path / "dedup-template"
+    repo.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", FLAT_LAYOUT], cwd=TEMPLATE_DIR, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive, check=True)
+    git("init", "--quiet", "--initial-branch=main", cwd=repo)
+    git("add", "--all", cwd=repo)
+    git("commit", "--quiet", "--message=the flat layout", cwd=repo)
+    create = readme_command("cruft create", repo)
+    result = run([*create, "--no-input", "--output-dir", str(tmp_path)], cwd=tmp_path)
+    assert passes(result), result.stdout + result.stderr
+    project = tmp_path / "orders-service"
+    package = project / "src" / "orders_service"
+    assert (package / "dedup.py").is_file()
+    git("init", "--quiet", cwd=project)
+    git("add", "--all", cwd=project)
+    git("commit", "--quiet", "--message=made with cruft", cwd=project)
+    # The owner's own service, written against the flat layout's import.
+    owners = (
+        '"""Record each order."""\n\nimport os\n\nfrom . import effects\n\n\n'
+        "def process(record):\n"
+        '    table = os.environ["ORDERS_TABLE_NAME"]\n'
+        '    effects.put(table, {"order_id": record["messageId"], "status": "received"})\n'
+    )
+    (package / "service.py").write_text(owners)
+    git("commit", "--quiet", "--all", "--message=our service", cwd=project)
+
+    for path in repo.iterdir():  # the template as it is now, as its next commit
+        if path.name != ".git":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    ignore = shutil.ignore_patterns(".git", ".venv", ".pytest_cache", ".ruff_cache", "__pycache__")
+    shutil.copytree(TEMPLATE_DIR, repo, ignore=ignore, dirs_exist_ok=True)
+    git("add", "--all", cwd=repo)
+    git("commit", "--quiet", "--message=the dedup package", cwd=repo)
+    result = run(readme_command("cruft update", repo), cwd=project, input="y\n")
+    assert passes(result), result.stdout + result.stderr
+
+    assert sorted(path.name for path in package.iterdir() if path.name != "__pycache__") == [
+        "__init__.py",
+        "dedup",
+        "handler.py",
+        "service.py",
+    ]
+    assert (package / "service.py").read_text() == owners
+    assert not run(["git", "diff", "--name-only", "--diff-filter=U"], cwd=project).stdout
+    tests = run(["make", "test", f"USE_PYTHON={sys.executable}"], cwd=project, timeout=900)
+    assert passes(tests), tests.stdout[-3000:] + tests.stderr
+    assert "from .dedup import effects" in tests.stdout  # the warning gives the new import

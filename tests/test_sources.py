@@ -27,6 +27,7 @@ OWN_IF_HTTP = ["readme_auth.md.j2"]
 # In its own folder, or else its family's: code that sources of one family share.
 OWN_OR_FAMILY = [
     "handler.py.j2",
+    "events.py.j2",
     "handler_test.py.j2",
     "service.py.j2",
     "service_test.py.j2",

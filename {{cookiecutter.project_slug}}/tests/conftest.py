@@ -20,7 +20,7 @@ from botocore.retries.standard import ExponentialBackoff, RetryQuotaChecker
 from hypothesis import HealthCheck, settings
 from moto import mock_aws
 
-from {{ cookiecutter.package_name }} import store
+from {{ cookiecutter.package_name }}.dedup import store
 from tools.dynamodb_server import DynamoServer
 from tools.local_aws import FakeLambdaContext, create_ledger, create_tables, function_environment
 

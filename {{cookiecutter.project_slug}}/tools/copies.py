@@ -73,7 +73,8 @@ class Copies:
 
 def _serve(pipe: Connection, runs_file: str, work_seconds: float) -> None:
     """A copy: deliver each event it is sent, at the moment it is told, until told to stop."""
-    from {{ cookiecutter.package_name }} import service, store
+    from {{ cookiecutter.package_name }} import service
+    from {{ cookiecutter.package_name }}.dedup import store
     from tools import delivery
     from tools.local_aws import FakeLambdaContext
 

@@ -21,7 +21,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from {{ cookiecutter.package_name }} import handler, store
+from {{ cookiecutter.package_name }} import handler
+from {{ cookiecutter.package_name }}.dedup import store
 from tools.local_aws import FakeLambdaContext, create_tables, function_environment
 
 EVENT = Path(__file__).resolve().parent.parent / "events" / "event.json"

@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 
-{% if source.batch -%}
-from {{ cookiecutter.package_name }} import batch, handler, service
-{% else -%}
 from {{ cookiecutter.package_name }} import handler, service
-{% endif -%}
+{%- if not source.http %}
+from {{ cookiecutter.package_name }}.dedup import events
+{%- endif %}
 from tools import delivery
 {%- if source.http %}
 from tools.local_aws import PROJECT, FakeLambdaContext

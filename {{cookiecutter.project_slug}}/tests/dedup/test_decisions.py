@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from {{ cookiecutter.package_name }} import decisions
+from {{ cookiecutter.package_name }}.dedup import decisions
 from tools.local_aws import FakeLambdaContext
 
 UNITS = {"Seconds", "Microseconds", "Milliseconds", "Bytes", "Count", "Percent", "None"}

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from {{ cookiecutter.package_name }} import effects, service, store
+from {{ cookiecutter.package_name }} import service
+from {{ cookiecutter.package_name }}.dedup import effects, store
 from tools import delivery
 from tools.local_aws import FakeLambdaContext, committed_runs
 

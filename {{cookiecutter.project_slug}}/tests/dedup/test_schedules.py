@@ -32,7 +32,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from {{ cookiecutter.package_name }} import effects, service, store
+from {{ cookiecutter.package_name }} import service
+from {{ cookiecutter.package_name }}.dedup import effects, store
 from tools import delivery
 from tools.dynamodb_server import DynamoServer
 from tools.local_aws import (

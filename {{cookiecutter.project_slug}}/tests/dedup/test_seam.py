@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 
+import {{ cookiecutter.package_name }}
 from {{ cookiecutter.package_name }} import handler, service
+from {{ cookiecutter.package_name }}.dedup import effects
 from tools import delivery
 
 
@@ -143,3 +145,13 @@ def test_a_unit_without_a_business_id_fails_alone_with_one_line(
     (line,) = decisions(capsys, "unidentified")
     assert f"service.unit_id {reason}" in line["reason"]
 {%- endif %}
+
+
+def test_the_flat_layouts_import_of_effects_still_works_and_gives_the_new_one():
+    """A service.py written before the machinery moved to dedup/ imports ``from . import
+    effects``: it gets the module, with a warning that says the import to write instead."""
+    with pytest.warns(DeprecationWarning, match=r"`from \.dedup import effects`"):
+        old = {{ cookiecutter.package_name }}.effects
+    assert old is effects
+    with pytest.raises(AttributeError):
+        _ = {{ cookiecutter.package_name }}.not_a_module

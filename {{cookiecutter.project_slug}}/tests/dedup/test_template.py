@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from {{ cookiecutter.package_name }} import dedup, store
+from {{ cookiecutter.package_name }}.dedup import claims, store
 from tools.local_aws import dedup_table_id, dedup_table_properties, load_template
 from tools.validate_template import expand_sam
 
@@ -16,8 +16,8 @@ RESOURCES = TEMPLATE["Resources"]
 FUNCTION = RESOURCES["ProcessorFunction"]["Properties"]
 FUNCTION_TIMEOUT = TEMPLATE["Globals"]["Function"]["Timeout"]
 TTL_DEFAULT = int(TEMPLATE["Parameters"]["DedupTtlSeconds"]["Default"])
-# What dedup.py emits per decision, in the Embedded Metric Format: namespace, dimension, and
-# the decisions an alarm watches.
+# What the dedup package emits per decision, in the Embedded Metric Format: namespace,
+# dimension, and the decisions an alarm watches.
 METRIC_NAMESPACE = "Dedup"
 METRIC_DIMENSION = "Operation"
 NO_VALUE = {"Ref": "AWS::NoValue"}
@@ -55,9 +55,9 @@ def assert_the_ttl_covers(window_seconds: int, window: str) -> None:
 
 def test_the_table_key_and_ttl_attribute_are_the_ones_dedup_writes():
     table = dedup_table_properties()
-    assert table["KeySchema"] == [{"AttributeName": dedup.KEY, "KeyType": "HASH"}]
+    assert table["KeySchema"] == [{"AttributeName": claims.KEY, "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {
-        "AttributeName": dedup.EXPIRES_AT,
+        "AttributeName": claims.EXPIRES_AT,
         "Enabled": True,
     }
 
@@ -208,7 +208,7 @@ def test_an_alarm_goes_off_when_the_dedup_table_is_unavailable():
         for a in _alarms().values()
         if a["Namespace"] == METRIC_NAMESPACE and a["MetricName"] == "StoreUnavailable"
     ]
-    # The dimension is the operation dedup.py reports: the function's name by default.
+    # The dimension is the operation the dedup package reports: the function's name by default.
     assert alarm["Dimensions"] == [
         {"Name": METRIC_DIMENSION, "Value": {"Ref": "ProcessorFunction"}}
     ]

@@ -14,9 +14,9 @@ from botocore.stub import Stubber
 from freezegun import freeze_time
 
 {% if source.http -%}
-from {{ cookiecutter.package_name }} import dedup, effects, keys, responses, store
+from {{ cookiecutter.package_name }}.dedup import claims, effects, keys, responses, store
 {% else -%}
-from {{ cookiecutter.package_name }} import dedup, effects, keys, once, store
+from {{ cookiecutter.package_name }}.dedup import claims, effects, keys, once, store
 {% endif -%}
 from tools.local_aws import FakeLambdaContext, default_ttl_seconds
 
@@ -56,9 +56,9 @@ def requests_sent(dynamodb: Any) -> list[str]:
 
 @freeze_time(START)
 def test_a_fresh_claim_holds_the_unit_until_the_invocation_ends(dynamodb, stored):
-    claim = dedup.claim(KEY, lease_seconds=30)
+    claim = claims.claim(KEY, lease_seconds=30)
 
-    assert claim.state == dedup.State.CLAIMED
+    assert claim.state == claims.State.CLAIMED
     record = stored(KEY)
     assert record["status"] == "IN_PROGRESS"
     assert record["claim_token"] == claim.token
@@ -67,26 +67,26 @@ def test_a_fresh_claim_holds_the_unit_until_the_invocation_ends(dynamodb, stored
 
 
 def test_a_second_claim_during_the_lease_finds_the_unit_in_progress(dynamodb):
-    first = dedup.claim(KEY, lease_seconds=30)
-    second = dedup.claim(KEY, lease_seconds=30)
+    first = claims.claim(KEY, lease_seconds=30)
+    second = claims.claim(KEY, lease_seconds=30)
 
-    assert first.state == dedup.State.CLAIMED
-    assert second.state == dedup.State.IN_PROGRESS
+    assert first.state == claims.State.CLAIMED
+    assert second.state == claims.State.IN_PROGRESS
     assert second.token is None
     assert second.holder["claim_token"] == {"S": first.token}  # the record it lost to
 
 
 def test_a_claim_after_completion_finds_the_unit_completed(dynamodb):
-    dedup.complete(dedup.claim(KEY, lease_seconds=30))
+    claims.complete(claims.claim(KEY, lease_seconds=30))
 
-    assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.COMPLETED
+    assert claims.claim(KEY, lease_seconds=30).state == claims.State.COMPLETED
 
 
 def test_completion_keeps_the_record_for_the_full_ttl_and_ends_the_lease(dynamodb, stored):
     with freeze_time(START) as clock:
-        claim = dedup.claim(KEY, lease_seconds=30)
+        claim = claims.claim(KEY, lease_seconds=30)
         clock.tick(20)
-        dedup.complete(claim)
+        claims.complete(claim)
 
     record = stored(KEY)
     assert record["status"] == "COMPLETED"
@@ -96,61 +96,61 @@ def test_completion_keeps_the_record_for_the_full_ttl_and_ends_the_lease(dynamod
 
 def test_an_expired_record_still_in_the_table_counts_as_absent(dynamodb, stored):
     with freeze_time(START) as clock:
-        dedup.complete(dedup.claim(KEY, lease_seconds=30))
+        claims.complete(claims.claim(KEY, lease_seconds=30))
         clock.tick(default_ttl_seconds() - 1)
-        assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.COMPLETED
+        assert claims.claim(KEY, lease_seconds=30).state == claims.State.COMPLETED
         clock.tick(2)  # past expires_at; moto, like DynamoDB's lagging TTL, still holds it
         assert stored(KEY)["status"] == "COMPLETED"
 
-        assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.CLAIMED
+        assert claims.claim(KEY, lease_seconds=30).state == claims.State.CLAIMED
 
 
 def test_an_in_progress_claim_can_be_taken_over_once_its_lease_has_ended(dynamodb):
     with freeze_time(START) as clock:
-        dedup.claim(KEY, lease_seconds=30)  # this copy crashes and never comes back
+        claims.claim(KEY, lease_seconds=30)  # this copy crashes and never comes back
         clock.tick(29)
-        assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.IN_PROGRESS
+        assert claims.claim(KEY, lease_seconds=30).state == claims.State.IN_PROGRESS
         clock.tick(2)
 
-        assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.CLAIMED
+        assert claims.claim(KEY, lease_seconds=30).state == claims.State.CLAIMED
 
 
 def test_release_deletes_the_claim_so_the_retry_runs_at_once(dynamodb, stored):
-    dedup.release(dedup.claim(KEY, lease_seconds=30))
+    claims.release(claims.claim(KEY, lease_seconds=30))
 
     assert stored(KEY) is None
-    assert dedup.claim(KEY, lease_seconds=30).state == dedup.State.CLAIMED
+    assert claims.claim(KEY, lease_seconds=30).state == claims.State.CLAIMED
 
 
 def test_a_copy_whose_lease_lapsed_can_neither_complete_nor_release_the_new_claim(
     dynamodb, stored, capsys
 ):
     with freeze_time(START) as clock:
-        late = dedup.claim(KEY, lease_seconds=30)
+        late = claims.claim(KEY, lease_seconds=30)
         clock.tick(31)
-        current = dedup.claim(KEY, lease_seconds=30)
+        current = claims.claim(KEY, lease_seconds=30)
 
-        dedup.complete(late)
+        claims.complete(late)
         assert stored(KEY)["status"] == "IN_PROGRESS"
-        dedup.release(late)
+        claims.release(late)
         assert stored(KEY)["claim_token"] == current.token
 
     assert [line["decision"] for line in decisions_logged(capsys)] == ["lease_lost", "lease_lost"]
 
 
 def test_a_completed_unit_cannot_be_released(dynamodb, stored):
-    claim = dedup.claim(KEY, lease_seconds=30)
-    dedup.complete(claim)
+    claim = claims.claim(KEY, lease_seconds=30)
+    claims.complete(claim)
 
-    dedup.release(claim)
+    claims.release(claim)
 
     assert stored(KEY)["status"] == "COMPLETED"
 
 
 def test_a_completion_sent_twice_is_recognised_as_done_the_second_time(dynamodb, capsys):
-    claim = dedup.claim(KEY, lease_seconds=30)
-    dedup.complete(claim)
-    dedup.complete(claim)  # as when the first one's answer was lost and the client sent it again
+    claim = claims.claim(KEY, lease_seconds=30)
+    claims.complete(claim)
+    claims.complete(claim)  # as when the first one's answer was lost and the client sent it again
 
     assert [line["decision"] for line in decisions_logged(capsys)] == ["processed", "processed"]
 
@@ -158,10 +158,10 @@ def test_a_completion_sent_twice_is_recognised_as_done_the_second_time(dynamodb,
 def test_a_completion_that_cannot_be_recorded_is_reported_and_never_raises(
     dynamodb, stored, capsys
 ):
-    claim = dedup.claim(KEY, lease_seconds=30)
+    claim = claims.claim(KEY, lease_seconds=30)
     with Stubber(dynamodb) as stub:
         stub.add_client_error("update_item", "ProvisionedThroughputExceededException")
-        dedup.complete(claim)  # the work is done: failing the unit would only run it again
+        claims.complete(claim)  # the work is done: failing the unit would only run it again
 
     assert stored(KEY)["status"] == "IN_PROGRESS"  # until its lease ends
     assert [line["decision"] for line in decisions_logged(capsys)] == ["completion_not_recorded"]
@@ -170,7 +170,7 @@ def test_a_completion_that_cannot_be_recorded_is_reported_and_never_raises(
 def test_a_commit_refused_by_a_writes_condition_raises_and_releases_the_claim(
     dynamodb, stored, capsys
 ):
-    claim = dedup.claim(KEY, lease_seconds=30)
+    claim = claims.claim(KEY, lease_seconds=30)
     refused = {
         "Put": {
             "TableName": store.table_name(),
@@ -180,7 +180,7 @@ def test_a_commit_refused_by_a_writes_condition_raises_and_releases_the_claim(
     }
 
     with pytest.raises(effects.WriteRefused):
-        dedup.complete_with(claim, [refused])
+        claims.complete_with(claim, [refused])
 
     assert stored(KEY) is None  # released: the retry runs at once
     assert stored("elsewhere") is None
@@ -356,7 +356,7 @@ def test_a_ttl_that_is_not_a_whole_number_of_seconds_fails_closed(
 def test_the_ttl_is_the_one_the_environment_gives(dynamodb, stored, monkeypatch):
     monkeypatch.setenv(store.TTL_SECONDS_ENV, "7200")
 
-    dedup.complete(dedup.claim(KEY, lease_seconds=30))
+    claims.complete(claims.claim(KEY, lease_seconds=30))
 
     assert int(stored(KEY)["expires_at"]) == START_EPOCH + 7200
 

@@ -1,6 +1,6 @@
 """Running one unit of work under its claim: the steps every handler takes, in order.
 
-dedup.py keeps the record of each unit; this module walks one unit through it. Claim it for
+claims.py keeps the record of each unit; this module walks one unit through it. Claim it for
 as long as this invocation may run; skip it if it completed before, hand it back if another
 invocation holds it; run the work, collecting the DynamoDB writes it enlists; then complete
 it, with those writes, or, when the work raised, release it so that the retry runs at once.
@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import decisions, dedup, effects, store
+from . import claims, decisions, effects, store
 
 if TYPE_CHECKING:
     from .keys import LambdaContext
@@ -28,10 +28,10 @@ def run(key: str, context: LambdaContext, work: Callable[[], object]) -> bool:
     """Run ``work`` unless the unit under ``key`` has already completed; True if it ran now.
 
     Returns once the unit may be acknowledged (False: it was a duplicate). Raises
-    dedup.InProgressElsewhere, store.StoreUnavailable, effects.WriteRefused, or whatever
+    claims.InProgressElsewhere, store.StoreUnavailable, effects.WriteRefused, or whatever
     ``work`` raised, after releasing the claim so that the retry runs at once.
     """
-    claimed = dedup.claim(key, lease_seconds(context))
+    claimed = claims.claim(key, lease_seconds(context))
     if not admit(claimed):
         return False
     _, writes = attempt(claimed, work)
@@ -39,26 +39,26 @@ def run(key: str, context: LambdaContext, work: Callable[[], object]) -> bool:
     return True
 
 
-def admit(claimed: dedup.Claim) -> bool:
+def admit(claimed: claims.Claim) -> bool:
     """True when this invocation holds the unit; False for a duplicate of a completed one.
 
-    Raises dedup.InProgressElsewhere when another invocation holds it. Reports either refusal.
+    Raises claims.InProgressElsewhere when another invocation holds it. Reports either refusal.
     """
-    if claimed.state == dedup.State.COMPLETED:
+    if claimed.state == claims.State.COMPLETED:
         decisions.report("duplicate_skipped", claimed.key)
         return False
-    if claimed.state == dedup.State.IN_PROGRESS:
+    if claimed.state == claims.State.IN_PROGRESS:
         raise held_elsewhere(claimed)
     return True
 
 
-def held_elsewhere(claimed: dedup.Claim) -> dedup.InProgressElsewhere:
+def held_elsewhere(claimed: claims.Claim) -> claims.InProgressElsewhere:
     """Report that another invocation holds the unit; return the error to raise for it."""
     decisions.report("in_progress", claimed.key)
-    return dedup.InProgressElsewhere(claimed.key)
+    return claims.InProgressElsewhere(claimed.key)
 
 
-def attempt(claimed: dedup.Claim, work: Callable[[], Any]) -> tuple[Any, list[effects.Write]]:
+def attempt(claimed: claims.Claim, work: Callable[[], Any]) -> tuple[Any, list[effects.Write]]:
     """Run the work of a claimed unit; return what it returned and the writes it enlisted.
 
     When the work raises, the failure is reported, the claim released, and the error raised.
@@ -73,17 +73,17 @@ def attempt(claimed: dedup.Claim, work: Callable[[], Any]) -> tuple[Any, list[ef
 
 
 def finish(
-    claimed: dedup.Claim, writes: list[effects.Write], record: store.Item | None = None
+    claimed: claims.Claim, writes: list[effects.Write], record: store.Item | None = None
 ) -> None:
     """Complete the unit whose work returned: with the writes it enlisted, in one transaction
-    (dedup.complete_with, which raises unless they committed), or alone (dedup.complete)."""
+    (claims.complete_with, which raises unless they committed), or alone (claims.complete)."""
     if writes:
-        dedup.complete_with(claimed, writes, record)
+        claims.complete_with(claimed, writes, record)
     else:
-        dedup.complete(claimed, record)
+        claims.complete(claimed, record)
 
 
-def abandon(claimed: dedup.Claim, decision: str, **details: object) -> None:
+def abandon(claimed: claims.Claim, decision: str, **details: object) -> None:
     """Report why the claimed unit is not done, and release it so that the retry runs at once."""
     decisions.report(decision, claimed.key, **details)
-    dedup.release(claimed)
+    claims.release(claimed)

@@ -1,21 +1,32 @@
+{%- import "common/source.j2" as source with context -%}
 """The key each unit of work goes under in the dedup table: ``<operation>#<unit id>``.
 
 The operation is the function's name, or ``DEDUP_OPERATION`` when several functions (or
 versions of one) must share, or must not share, what they have done. The unit id is the
+{%- if source.http %}
+request's, built from the client's ``Idempotency-Key`` and the caller (events.py).
+{%- else %}
 source's own id for the unit, unless service.py defines ``unit_id(unit)``: then it is the id
 that function returns, a business id such as an order id, so that a producer's retry (which
 the platform gives a new id) is a duplicate too. A unit with no id to go by cannot be
 deduplicated: it gets no key, and its caller fails it alone.
+{%- endif %}
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+{%- if source.http %}
+from typing import Protocol
+
+from . import store
+{%- else %}
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import decisions, store
+{%- endif %}
 
 OPERATION_ENV = "DEDUP_OPERATION"
 MAX_OPERATION_BYTES = 256
@@ -26,22 +37,19 @@ MAX_OPERATION_BYTES = 256
 MAX_READABLE_ID_BYTES = 512
 HASHED_ID_PREFIX = "sha256:"
 
+{%- if not source.http %}
+
 BusinessId = Callable[[Any], "str | None"]  # service.unit_id, when service.py defines it
-
-if TYPE_CHECKING:  # for type checkers only: a Protocol costs every cold start to define
-    from typing import Protocol
-
-    class LambdaContext(Protocol):
-        """The part of the Lambda context object that the handlers use."""
-
-        function_name: str
-        aws_request_id: str
-
-        def get_remaining_time_in_millis(self) -> int: ...
+{%- endif %}
 
 
-class Unidentified(ValueError):
-    """The unit has no id to deduplicate it by; the message says why."""
+class LambdaContext(Protocol):
+    """The part of the Lambda context object that the handlers use."""
+
+    function_name: str
+    aws_request_id: str
+
+    def get_remaining_time_in_millis(self) -> int: ...
 
 
 def operation(context: LambdaContext) -> str:
@@ -64,6 +72,13 @@ def key(unit_id: str, context: LambdaContext) -> str:
         digest = hashlib.sha256(unit_id.encode("utf-8", "surrogatepass")).hexdigest()
         unit_id = HASHED_ID_PREFIX + digest
     return f"{operation(context)}#{unit_id}"
+
+
+{%- if not source.http %}
+
+
+class Unidentified(ValueError):
+    """The unit has no id to deduplicate it by; the message says why."""
 
 
 def unit_id(unit: Any, own_id: str, missing: str, business_id: BusinessId | None) -> str:
@@ -102,3 +117,4 @@ def key_of(
         )
         return None
     return key(chosen, context)
+{%- endif %}
