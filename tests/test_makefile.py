@@ -167,4 +167,3 @@ def test_no_interpreter_that_runs_stops_with_one_line_that_says_so(tmp_path, pro
     assert "error: interpreter 'python3' does not run" in result.stderr
     assert not (tmp_path / "project" / ".venv").exists()
     assert calls == []
-
