@@ -22,6 +22,8 @@ TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
 FUNCTION = "the-function-name"
 REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+PSEUDO = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
 
 
 def _dashboard_id() -> str:
@@ -35,21 +37,22 @@ def _dashboard_id() -> str:
 
 def substituted(text: str) -> str:
     """``text`` with each ``${...}`` of !Sub replaced by what a deployed stack would put
-    there: a name for the function, the region, ``<queue>-name`` for a queue's QueueName and
-    ``arn:<alarm>`` for an alarm's Arn. A reference to anything else fails the test."""
+    there: a name for the function, the pseudo parameters, ``<queue>-name`` for a queue's
+    QueueName and ``<alarm>-name`` for an alarm (its Ref is its name). A reference to anything
+    else fails the test."""
 
     def value(match: re.Match[str]) -> str:
         reference = match.group(1)
         if reference == "ProcessorFunction":
             return FUNCTION
-        if reference == "AWS::Region":
-            return REGION
+        if reference in PSEUDO:
+            return PSEUDO[reference]
         logical_id, _, attribute = reference.partition(".")
         kind = RESOURCES.get(logical_id, {}).get("Type")
         if (kind, attribute) == ("AWS::SQS::Queue", "QueueName"):
             return f"{logical_id}-name"
-        if (kind, attribute) == ("AWS::CloudWatch::Alarm", "Arn"):
-            return f"arn:{logical_id}"
+        if (kind, attribute) == ("AWS::CloudWatch::Alarm", ""):
+            return f"{logical_id}-name"
         raise AssertionError(f"the dashboard refers to {match.group(0)}: not in the stack")
 
     return re.sub(r"\$\{([^}]+)\}", value, text)
@@ -112,7 +115,8 @@ def test_the_function_errors_and_duration_are_drawn():
 def test_every_alarm_of_the_stack_is_in_the_alarm_widget():
     alarms = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     (widget,) = [widget for widget in body()["widgets"] if widget["type"] == "alarm"]
-    assert sorted(widget["properties"]["alarms"]) == sorted(f"arn:{name}" for name in alarms)
+    arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:"
+    assert sorted(widget["properties"]["alarms"]) == sorted(f"{arn}{name}-name" for name in alarms)
 
 
 def test_every_failure_queue_is_drawn():
