@@ -53,6 +53,7 @@ FILES = {
     "src/{package}/store.py",
     "tests/conftest.py",
     "tests/dedup/test_bad_input.py",
+    "tests/dedup/test_dashboard.py",
     "tests/dedup/test_decisions.py",
     "tests/dedup/test_dedup.py",
     "tests/dedup/test_effects.py",
@@ -75,9 +76,11 @@ FILES = {
 # ... and only the modules their source needs.
 BATCH_FILES = {"src/{package}/batch.py"}
 HTTP_FILES = {"src/{package}/idempotency_key.py", "src/{package}/responses.py"}
+# Every source but the HTTP ones has a failure queue to redrive.
+REDRIVE_FILES = {"tools/redrive.py", "tests/dedup/test_redrive.py"}
 FILES_BY_SOURCE = {
     source: FILES
-    | (HTTP_FILES if CAPABILITIES[source]["http"] else set())
+    | (HTTP_FILES if CAPABILITIES[source]["http"] else REDRIVE_FILES)
     | (BATCH_FILES if CAPABILITIES[source]["batch"] else set())
     for source in SOURCES
 }
