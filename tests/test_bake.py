@@ -56,6 +56,7 @@ FILES = {
     "src/{package}/dedup/store.py",
     "tests/conftest.py",
     "tests/dedup/test_bad_input.py",
+    "tests/dedup/test_dashboard.py",
     "tests/dedup/test_decisions.py",
     "tests/dedup/test_claims.py",
     "tests/dedup/test_effects.py",
@@ -78,9 +79,11 @@ FILES = {
 # ... and only the modules their source needs.
 BATCH_FILES = {"src/{package}/dedup/batch.py"}
 HTTP_FILES = {"src/{package}/dedup/idempotency_key.py", "src/{package}/dedup/responses.py"}
+# Every source but the HTTP ones has a failure queue to redrive.
+REDRIVE_FILES = {"tools/redrive.py", "tests/dedup/test_redrive.py"}
 FILES_BY_SOURCE = {
     source: FILES
-    | (HTTP_FILES if CAPABILITIES[source]["http"] else set())
+    | (HTTP_FILES if CAPABILITIES[source]["http"] else REDRIVE_FILES)
     | (BATCH_FILES if CAPABILITIES[source]["batch"] else set())
     for source in SOURCES
 }

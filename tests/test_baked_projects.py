@@ -40,7 +40,9 @@ THIS_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 # One source of each kind: record batch, ordered stream, asynchronous event, HTTP request.
 OWNER_KINDS = ["sqs", "kinesis", "sns", "apigateway"]
 # README commands that need AWS, Docker, or an hour: the rest must pass here, offline.
-ONLINE_OR_LONG = re.compile(r"^make (build|deploy|soak)\b|PYTHON=")
+# The runbook's make records and make redrive work on a deployed stack: tests/dedup/test_redrive.py
+# (and test_records.py) run them against moto instead.
+ONLINE_OR_LONG = re.compile(r"^make (build|deploy|soak|records|redrive)\b|PYTHON=")
 
 
 def make(project: Path, *args: str, expect_failure: bool = False) -> str:
