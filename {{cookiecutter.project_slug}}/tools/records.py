@@ -582,10 +582,10 @@ def _number(item: store.Item, name: str, default: float = float("inf")) -> float
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors on one line."""
+    """argparse, with its errors on one line, as the command's other errors are."""
 
     def error(self, message: str) -> Any:
-        self.exit(2, f"{self.prog}: {message} (--help says more)\n")
+        raise Problem(f"{message} (--help says more)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -644,10 +644,7 @@ def main(
     out, err = out or sys.stdout, err or sys.stderr
     try:
         options = parser().parse_args(argv)
-    except SystemExit as stop:  # --help, or bad input (argparse said what, on one line)
-        return int(stop.code or 0)
-    session = Session(options)
-    try:
+        session = Session(options)
         if options.verb == "list":
             return list_records(session, out, err)
         return VERBS[options.verb](session, out)
