@@ -127,6 +127,7 @@ class Service:
         self.module.process = self.process  # type: ignore[attr-defined]
         self.ran: list[str] = []
         self.crash = False
+        self.delivered: Any = None  # a unit as it was delivered, where a test keeps one
 
     def process(self, payload: Any) -> Any:
         self.ran.append(delivery.unit_id(payload))
@@ -391,7 +392,8 @@ AT_MOST_ONCE_PENDING = pytest.mark.xfail(
 
 @pytest.fixture
 def in_doubt(dynamodb: Any, own: Service, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """A unit whose process raised under AT_MOST_ONCE: in doubt. What the operator has."""
+    """A unit whose process raised under AT_MOST_ONCE: in doubt. What the operator has, and
+    (as ``own.delivered``) the unit as it was delivered."""
     monkeypatch.setattr(own.module, "AT_MOST_ONCE", True, raising=False)
 
     def fails(payload: Any) -> Any:
@@ -399,19 +401,21 @@ def in_doubt(dynamodb: Any, own: Service, monkeypatch: pytest.MonkeyPatch) -> li
         raise RuntimeError("the partner API timed out")
 
     monkeypatch.setattr(own.module, "process", fails)
-    (ids,) = in_hand(deliver(["doubtful"]))
+    event = deliver(["doubtful"])
+    (own.delivered,) = units_of(event)
     monkeypatch.setattr(own.module, "process", own.process)
+    (ids,) = in_hand(event)
     return ids
 
 
 @AT_MOST_ONCE_PENDING
-def test_show_of_a_unit_in_doubt_has_its_reason_and_the_unit_as_delivered(in_doubt):
+def test_show_of_a_unit_in_doubt_has_its_reason_and_the_unit_as_delivered(in_doubt, own):
     (record,) = shown(*in_doubt)
 
     assert record["state"] == "in_doubt"
     assert record["in_doubt_reason"]
     assert record["in_doubt_since"] <= time.time()
-    assert "doubtful" in record["unit"]
+    assert json.loads(record["unit"]) == own.delivered
     assert [found["key"] for found in listed("--state", "in_doubt")] == [record["key"]]
 
 
