@@ -64,6 +64,7 @@ FILES = {
     "tests/dedup/test_faults.py",
     "tests/dedup/test_events.py",
     "tests/dedup/test_races.py",
+    "tests/dedup/test_records.py",
     "tests/dedup/test_schedules.py",
     "tests/dedup/test_seam.py",
     "tests/test_service.py",
@@ -74,6 +75,7 @@ FILES = {
     "tools/demo.py",
     "tools/dynamodb_server.py",
     "tools/local_aws.py",
+    "tools/records.py",
     "tools/validate_template.py",
 }
 # ... and only the modules their source needs.

@@ -54,7 +54,11 @@ class LambdaContext(Protocol):
 
 def operation(context: LambdaContext) -> str:
     """The first part of every key: DEDUP_OPERATION if set, else the function's name."""
-    name = os.environ.get(OPERATION_ENV) or context.function_name
+    return valid_operation(os.environ.get(OPERATION_ENV) or context.function_name)
+
+
+def valid_operation(name: str) -> str:
+    """``name``, when it can be the first part of a key; else store.NotConfigured."""
     if "#" in name or len(name.encode()) > MAX_OPERATION_BYTES:
         raise store.NotConfigured(
             f"{OPERATION_ENV} {name!r} must not contain '#' nor be over {MAX_OPERATION_BYTES} bytes"
@@ -64,6 +68,11 @@ def operation(context: LambdaContext) -> str:
 
 def key(unit_id: str, context: LambdaContext) -> str:
     """``<operation>#<unit id>``, the unit id hashed when it is long or not valid UTF-8."""
+    return key_in(operation(context), unit_id)
+
+
+def key_in(operation_name: str, unit_id: str) -> str:
+    """:func:`key` for an operation already known: tools/records.py finds keys through it."""
     try:
         readable = len(unit_id.encode()) <= MAX_READABLE_ID_BYTES
     except UnicodeEncodeError:  # a lone surrogate, from JSON such as "\ud800"
@@ -71,7 +80,7 @@ def key(unit_id: str, context: LambdaContext) -> str:
     if not readable or unit_id.startswith(HASHED_ID_PREFIX):
         digest = hashlib.sha256(unit_id.encode("utf-8", "surrogatepass")).hexdigest()
         unit_id = HASHED_ID_PREFIX + digest
-    return f"{operation(context)}#{unit_id}"
+    return f"{operation_name}#{unit_id}"
 
 
 {%- if not source.http %}
