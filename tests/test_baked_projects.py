@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import re
 import shlex
 import sys
@@ -377,3 +378,22 @@ def test_a_dependency_and_another_interpreter_reach_the_tests(own_project, sourc
         project, "test", f"PYTHON={chosen}", "ARGS=-v tests/test_service.py"
     )
     assert list((project / ".venv").glob(f".installed-{chosen}"))
+
+
+def test_with_uv_on_path_the_venv_is_made_by_uv_and_its_tests_pass(cookies, tmp_path):
+    """The Makefile's fast path, with the real uv (from requirements-dev.txt); every other
+    `make test` here runs without uv on PATH, so pip's path is the one they take."""
+    project = baked(cookies, event_source="sqs")
+    uv_only = tmp_path / "bin"
+    uv_only.mkdir()
+    (uv_only / "uv").symlink_to(Path(sys.executable).parent / "uv")
+    path = f"PATH={uv_only}:{os.environ['PATH']}"
+    result = run(
+        ["env", path, "make", "test", "ARGS=tests/test_service.py"], cwd=project, timeout=900
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "uv venv" in result.stdout
+    assert "uv pip install" in result.stdout
+    assert "uv = " in (project / ".venv" / "pyvenv.cfg").read_text()  # uv's mark on its venvs
+    assert " passed" in result.stdout
