@@ -217,6 +217,24 @@ def test_an_alarm_goes_off_when_the_dedup_table_is_unavailable():
     assert alarm["TreatMissingData"] == "notBreaching"
     assert _notifies_the_optional_topic(alarm)
     assert TEMPLATE["Parameters"]["AlarmTopicArn"]["Default"] == ""
+{%- if not source.http %}
+
+
+def test_an_alarm_goes_off_when_a_unit_in_doubt_is_acknowledged_without_running():
+    (alarm,) = [
+        a
+        for a in _alarms().values()
+        if a["Namespace"] == METRIC_NAMESPACE and a["MetricName"] == "InDoubt"
+    ]
+    assert alarm["Dimensions"] == [
+        {"Name": METRIC_DIMENSION, "Value": {"Ref": "ProcessorFunction"}}
+    ]
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 60, 1)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    # An EMF metric exists only once a line of it is printed: no data is no unit in doubt.
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert _notifies_the_optional_topic(alarm)
+{%- endif %}
 
 
 def _failure_queues(expanded: dict[str, Any]) -> set[str]:
