@@ -45,10 +45,16 @@ from . import decisions, effects, store
 
 # Attribute names. template.yaml declares KEY as the partition key and EXPIRES_AT as the TTL.
 KEY = "id"
-STATUS = "status"  # State.IN_PROGRESS or State.COMPLETED
+STATUS = "status"  # State.IN_PROGRESS or State.COMPLETED{% if not source.http %} (or State.IN_DOUBT){% endif %}
 EXPIRES_AT = "expires_at"  # epoch seconds: when the record stops counting (and TTL may delete it)
 LEASE_EXPIRES_AT = "lease_expires_at"  # epoch seconds: when an IN_PROGRESS claim may be taken over
 CLAIM_TOKEN = "claim_token"  # which claim wrote the record
+{%- if not source.http %}
+# A record IN_DOUBT (at most once) also says since when, why, and, when it fits, what the unit was.
+IN_DOUBT_SINCE = "in_doubt_since"  # epoch seconds: when it went in doubt
+IN_DOUBT_REASON = "in_doubt_reason"  # what is known: "raised: <repr>", "lease lapsed", ...
+UNIT = "unit"  # the unit as delivered, as JSON, when it fits in the item with room to spare
+{%- endif %}
 
 # A claim wins when one of these holds (expiry is compared here: DynamoDB's TTL deletes late).
 NO_RECORD = "attribute_not_exists(#key)"
@@ -65,6 +71,9 @@ class State:
     CLAIMED = "CLAIMED"  # this invocation now holds the unit: do the work
     COMPLETED = "COMPLETED"  # done before: skip it
     IN_PROGRESS = "IN_PROGRESS"  # another invocation holds it: do not acknowledge
+{%- if not source.http %}
+    IN_DOUBT = "IN_DOUBT"  # its work may have run (at most once): acknowledge, never run
+{%- endif %}
 
 
 class Claim:
