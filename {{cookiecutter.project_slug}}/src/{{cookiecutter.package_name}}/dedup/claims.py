@@ -247,7 +247,7 @@ def _doubt_lapsed(key: str, holder: store.Item, unit: Any) -> store.Item:
     work); return the record as it now is. Conditional on that copy's token and its lease
     still lapsed, so that of two deliveries one acts, and a copy that completed meanwhile
     stays completed. Raises store.StoreUnavailable (reported): nothing is acknowledged."""
-    request = _in_doubt(key, holder[CLAIM_TOKEN]["S"], "lease lapsed", unit, LAPSED_HOLDER)
+    request = _in_doubt(key, holder[CLAIM_TOKEN]["S"], "lease lapsed", unit, lapsed=True)
     try:
         return store.send("update_item", **request, ReturnValues="ALL_NEW")["Attributes"]
     except store.ConditionFailed as refused:  # another delivery acted first, or the copy did
