@@ -80,27 +80,26 @@ def run(
     finish(claimed, writes)
     return True
 {%- endif %}
+{%- if not source.http %}
 
 
 def admit(claimed: claims.Claim) -> bool:
-    """True when this invocation holds the unit; False for a duplicate of a completed one
-{%- if not source.http %} or
-    of one in doubt (acknowledged without running){% endif %}.
+    """True when this invocation holds the unit; False for a duplicate of a completed one or
+    of one in doubt (acknowledged without running).
 
     Raises claims.InProgressElsewhere when another invocation holds it. Reports either refusal.
     """
     if claimed.state == claims.State.COMPLETED:
         decisions.report("duplicate_skipped", claimed.key)
         return False
-{%- if not source.http %}
     if claimed.state == claims.State.IN_DOUBT:
         reason = claimed.holder.get(claims.IN_DOUBT_REASON, {}).get("S", "")
         decisions.report("in_doubt", claimed.key, reason=reason)
         return False
-{%- endif %}
     if claimed.state == claims.State.IN_PROGRESS:
         raise held_elsewhere(claimed)
     return True
+{%- endif %}
 
 
 def held_elsewhere(claimed: claims.Claim) -> claims.InProgressElsewhere:
