@@ -86,6 +86,8 @@ def _serve(pipe: Connection, runs_file: str, work_seconds: float) -> None:
         return delivery.result(payload)
 
     service.process = process
+    service.AT_MOST_ONCE = False  # type: ignore[attr-defined]  # the proof's own choice
+    service.LEASE_SECONDS = None  # type: ignore[attr-defined]
     while (message := pipe.recv()) is not None:
         event, settings, start_at = message
         if settings["AWS_ENDPOINT_URL_DYNAMODB"] != os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):

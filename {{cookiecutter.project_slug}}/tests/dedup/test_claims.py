@@ -35,8 +35,8 @@ def run_unit(key: str, context: Any, work: Callable[[], object]) -> None:
 
     responses.respond_once(key, "the-same-request", context, respond)
 {%- else %}
-    """One unit through once.run, the path every handler's units take."""
-    once.run(key, context, work)
+    """One unit through once.run, the path every handler's units take (at least once)."""
+    once.run(key, None, context, lambda unit: work(), once.Guarantee())
 {%- endif %}
 
 

@@ -16,7 +16,18 @@ acknowledged:
   completion after the work, a copy that outlived its lease, or a TTL that ran out);
 * the enlisted write is committed exactly once per TTL window, even inside that window.
 
+{%- if not source.http %}
+
+The schedules run in both modes. At most once (``AT_MOST_ONCE = True``), the window is shut:
+
+* no unit's work starts twice, ever (in one TTL window), whatever crashes, lapses or faults;
+* a unit acknowledged before its work ran is one whose record says IN_DOUBT.
+
+``make test`` runs a quick sample of each mode; ``make soak`` runs 10,000 schedules of each.
+{%- else %}
+
 ``make test`` runs a quick sample; ``make soak`` runs 10,000 schedules.
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -27,13 +38,18 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import pytest
 from freezegun import freeze_time
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from {{ cookiecutter.package_name }} import service
+{% if source.http -%}
 from {{ cookiecutter.package_name }}.dedup import effects, store
+{%- else -%}
+from {{ cookiecutter.package_name }}.dedup import claims, effects, keys, store
+{%- endif %}
 from tools import delivery
 from tools.dynamodb_server import DynamoServer
 from tools.local_aws import (
@@ -66,9 +82,10 @@ class Crash(BaseException):  # not an Exception: the code must not catch it, the
 class Schedules(RuleBasedStateMachine):
     """The platform, its clock and the store, driven by hypothesis; the handler under test."""
 
-    def __init__(self, server: DynamoServer) -> None:
+    def __init__(self, server: DynamoServer, at_most_once: bool) -> None:
         super().__init__()
         self.server = server
+        self.at_most_once = at_most_once
         # Tables of its own, deleted after: moto copies every table a transaction touches, so
         # tables that kept every schedule's items would make each schedule slower than the last.
         suffix = f"-{uuid.uuid4().hex[:8]}"
@@ -80,6 +97,7 @@ class Schedules(RuleBasedStateMachine):
         self.units = [f"s-{uuid.uuid4().hex[:10]}-{n}" for n in range(UNITS)]
         self.acknowledged: set[str] = set()
         self.runs: Counter[str] = Counter()  # runs of the work that returned
+        self.starts: Counter[str] = Counter()  # runs of the work that began
         self.allowed: Counter[str] = Counter()  # second runs the documented window allows
         self.expiries: Counter[str] = Counter()  # TTLs that ran out after the unit was done
         self.target = ""
@@ -100,6 +118,11 @@ class Schedules(RuleBasedStateMachine):
             self.nothing_runs_twice_outside_the_window()
             self.writes_committed_once_per_window()
             TOTALS["schedules"] += 1
+{%- if not source.http %}
+            TOTALS["units in doubt at the end"] += sum(
+                self.status(unit) == claims.State.IN_DOUBT for unit in self.units
+            )
+{%- endif %}
             TOTALS["units"] += len(self.units)
             TOTALS["second runs, all inside the window"] += sum(
                 max(0, self.runs[unit] - 1 - self.expiries[unit]) for unit in self.units
@@ -113,6 +136,7 @@ class Schedules(RuleBasedStateMachine):
 
     def process(self, payload: Any) -> Any:
         unit = delivery.unit_id(payload)
+        self.starts[unit] += 1
         how, self.how = (self.how, "normal") if unit == self.target else ("normal", self.how)
         if how == "crash_before":
             raise Crash
@@ -140,6 +164,10 @@ class Schedules(RuleBasedStateMachine):
     def deliver(self, units: list[str]) -> None:
         acknowledged = self.invoke(units)
         early = [unit for unit in acknowledged if self.runs[unit] == 0]
+{%- if not source.http %}
+        if self.at_most_once:  # a unit in doubt is acknowledged, whether its work ran or not
+            early = [unit for unit in early if self.status(unit) != claims.State.IN_DOUBT]
+{%- endif %}
         assert early == [], f"acknowledged before the work ran: {early}"
         self.acknowledged.update(acknowledged)
 
@@ -176,14 +204,28 @@ class Schedules(RuleBasedStateMachine):
         self.clock.tick(seconds)
         if seconds > TTL_SECONDS:  # records expire: running again is a new window
             TOTALS["TTLs run out"] += 1
-            self.expiries.update(unit for unit in self.units if self.runs[unit])
+            self.expiries.update(unit for unit in self.units if self.starts[unit])
             self.acknowledged.clear()  # what the source still delivers runs again
 
     @invariant()
     def nothing_runs_twice_outside_the_window(self) -> None:
         for unit in self.units:
+            if self.at_most_once:  # no window: the work never starts twice
+                starts = self.starts[unit]
+                assert starts <= 1 + self.expiries[unit], f"{unit}'s work started {starts} times"
+                continue
             window = self.allowed[unit] + self.expiries[unit]
             assert self.runs[unit] <= 1 + window, f"{unit} ran {self.runs[unit]} times"
+
+{%- if not source.http %}
+
+    def status(self, unit: str) -> str | None:
+        """The status of the unit's record, as the table has it now."""
+        key = {claims.KEY: {"S": keys.key(unit, FakeLambdaContext())}}
+        table = self.tables["DEDUP_TABLE_NAME"]
+        item = store.client().get_item(TableName=table, Key=key, ConsistentRead=True)
+        return item.get("Item", {}).get(claims.STATUS, {}).get("S")
+{%- endif %}
 
     def writes_committed_once_per_window(self) -> None:
         for unit in self.units:
@@ -191,17 +233,24 @@ class Schedules(RuleBasedStateMachine):
             assert committed <= 1 + self.expiries[unit], f"{unit}'s write committed {committed}x"
 
 
+{% if source.http -%}
+@pytest.mark.parametrize("at_most_once", [False], ids=["at least once"])  # the only mode here
+{%- else -%}
+@pytest.mark.parametrize("at_most_once", [False, True], ids=["at least once", "at most once"])
+{%- endif %}
 def test_no_schedule_loses_a_unit_or_runs_it_twice_outside_the_window(
-    endpoint, no_backoff, monkeypatch, capsys
+    endpoint, no_backoff, monkeypatch, capsys, at_most_once
 ):
     monkeypatch.setattr(service, "process", service.process)  # the machine replaces it
+    monkeypatch.setattr(service, "AT_MOST_ONCE", at_most_once, raising=False)
     TOTALS.clear()
 
     steps = settings(stateful_step_count=10)
     # The decision lines go nowhere: kept, as pytest keeps a test's output, 10,000 schedules'
     # worth (make soak) would fill the memory of the machine.
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        run_state_machine_as_test(lambda: Schedules(endpoint), settings=steps)
+        run_state_machine_as_test(lambda: Schedules(endpoint, at_most_once), settings=steps)
 
     with capsys.disabled():
-        print("\n" + ", ".join(f"{name}: {count}" for name, count in sorted(TOTALS.items())))
+        mode = "at most once" if at_most_once else "at least once"
+        print(f"\n{mode}: " + ", ".join(f"{name}: {n}" for name, n in sorted(TOTALS.items())))

@@ -19,6 +19,15 @@ What your code uses, and all it needs (``from .dedup import effects``, say):
 - ``events``: the key an event goes under.
 - ``once``: one unit run once (``once.run``).
 {%- endif %}
+{%- if not source.http %}
+- ``NothingDone``: what ``process`` raises when it knows that its side effect did not happen,
+  so that the unit runs again even with ``AT_MOST_ONCE = True``.
+- ``Guarantee``: what the handler hands on from service.py's ``AT_MOST_ONCE`` and
+  ``LEASE_SECONDS``.
+{%- else %}
+- ``NothingDone``: what ``process`` may raise when it knows that its side effect did not
+  happen; here, as every failure, it answers 500 and the client's retry runs.
+{%- endif %}
 - ``LambdaContext``: the part of Lambda's context object the handler needs (for type hints).
 
 {% filter wordwrap(95, break_long_words=False, break_on_hyphens=False, wrapstring="\n") -%}
@@ -36,11 +45,16 @@ from . import effects, events
 from . import effects, events, once
 {%- endif %}
 from .keys import LambdaContext
+{%- if source.http %}
+from .once import NothingDone
+{%- else %}
+from .once import Guarantee, NothingDone
+{%- endif %}
 
 {% if source.batch -%}
-__all__ = ["LambdaContext", "batch", "effects", "events"]
+__all__ = ["Guarantee", "LambdaContext", "NothingDone", "batch", "effects", "events"]
 {%- elif source.http -%}
-__all__ = ["LambdaContext", "effects", "events"]
+__all__ = ["LambdaContext", "NothingDone", "effects", "events"]
 {%- else -%}
-__all__ = ["LambdaContext", "effects", "events", "once"]
+__all__ = ["Guarantee", "LambdaContext", "NothingDone", "effects", "events", "once"]
 {%- endif %}
