@@ -383,13 +383,6 @@ def test_settle_refuses_a_unit_that_is_not_in_doubt(dynamodb, own):
     assert shown(*ids) == before
 
 
-AT_MOST_ONCE_PENDING = pytest.mark.xfail(
-    reason="at most once (issue 21, branch atmostonce) has not landed: the handler cannot make"
-    " an IN_DOUBT record yet, and these tests do not write one by hand",
-    strict=True,
-)
-
-
 @pytest.fixture
 def in_doubt(dynamodb: Any, own: Service, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """A unit whose process raised under AT_MOST_ONCE: in doubt. What the operator has, and
@@ -408,7 +401,6 @@ def in_doubt(dynamodb: Any, own: Service, monkeypatch: pytest.MonkeyPatch) -> li
     return ids
 
 
-@AT_MOST_ONCE_PENDING
 def test_show_of_a_unit_in_doubt_has_its_reason_and_the_unit_as_delivered(in_doubt, own):
     (record,) = shown(*in_doubt)
 
@@ -419,7 +411,6 @@ def test_show_of_a_unit_in_doubt_has_its_reason_and_the_unit_as_delivered(in_dou
     assert [found["key"] for found in listed("--state", "in_doubt")] == [record["key"]]
 
 
-@AT_MOST_ONCE_PENDING
 def test_settle_done_completes_a_unit_in_doubt_keeping_its_expiry(in_doubt, own):
     (before,) = shown(*in_doubt)
 
@@ -432,7 +423,6 @@ def test_settle_done_completes_a_unit_in_doubt_keeping_its_expiry(in_doubt, own)
     assert after["expires_at"] == before["expires_at"]
 
 
-@AT_MOST_ONCE_PENDING
 def test_settle_again_forgets_a_unit_in_doubt_so_the_next_delivery_runs_it(in_doubt, own):
     assert run("settle", *in_doubt, "--again")[0] == 0
 
