@@ -48,7 +48,7 @@ from {{ cookiecutter.package_name }} import service
 {% if source.http -%}
 from {{ cookiecutter.package_name }}.dedup import effects, store
 {%- else -%}
-from {{ cookiecutter.package_name }}.dedup import claims, effects, keys, store
+from {{ cookiecutter.package_name }}.dedup import claims, effects, events, store
 {%- endif %}
 from tools import delivery
 from tools.dynamodb_server import DynamoServer
@@ -220,8 +220,15 @@ class Schedules(RuleBasedStateMachine):
 {%- if not source.http %}
 
     def status(self, unit: str) -> str | None:
-        """The status of the unit's record, as the table has it now."""
-        key = {claims.KEY: {"S": keys.key(unit, FakeLambdaContext())}}
+        """The status of the unit's record, as the table has it now: under the key the
+        handler gives it (events.py), which for some sources is not the order id."""
+{%- if source.batch %}
+        [found] = events.units(delivery.event([unit]), FakeLambdaContext(), business_id=None)
+        key = {claims.KEY: {"S": found.key}}
+{%- else %}
+        handed = events.key(delivery.event([unit]), FakeLambdaContext(), business_id=None)
+        key = {claims.KEY: {"S": handed}}
+{%- endif %}
         table = self.tables["DEDUP_TABLE_NAME"]
         item = store.client().get_item(TableName=table, Key=key, ConsistentRead=True)
         return item.get("Item", {}).get(claims.STATUS, {}).get("S")
