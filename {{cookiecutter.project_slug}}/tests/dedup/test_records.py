@@ -15,6 +15,8 @@ import datetime
 import io
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -566,3 +568,28 @@ def test_help_and_no_credentials_from_the_command_line(tmp_path):
     assert refused.returncode == 2
     assert refused.stderr.splitlines() == [refused.stderr.strip()]
     assert "credentials" in refused.stderr
+
+
+def runbook_commands() -> list[str]:
+    """The ARGS of every ``make records`` command in README.md's shell blocks."""
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    lines = [
+        line
+        for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+        for line in block.splitlines()
+    ]
+    return [found for line in lines for found in re.findall(r'^make records ARGS="([^"]*)"', line)]
+
+
+def test_the_readmes_runbook_commands_run_as_written(dynamodb, own):
+    """Each command the README tells an operator to run is one this command takes: with the
+    id in hand for its placeholder, it runs (0) or refuses the unit (1), never bad input (2)."""
+    commands = runbook_commands()
+    (ids,) = in_hand(deliver(["from-the-runbook"]))
+
+    assert any(command.startswith("forget") for command in commands)
+    for command in commands:
+        words = shlex.split(re.sub(r"<[^>]+>", "ID_IN_HAND", command))
+        args = [part for word in words for part in (ids if word == "ID_IN_HAND" else [word])]
+        code, _, err = run(*args)
+        assert code in (0, 1), f'make records ARGS="{command}": {err}'
