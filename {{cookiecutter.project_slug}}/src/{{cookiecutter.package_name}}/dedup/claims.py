@@ -413,7 +413,9 @@ def _unit_json(unit: Any) -> str | None:
     would not leave room in the record for the rest."""
     try:
         text = json.dumps(unit, separators=(",", ":"))
-    except (TypeError, ValueError):
+    except TypeError:  # a value JSON has no type for
+        return None
+    except ValueError:  # a value that holds itself
         return None
     return text if len(text) <= MAX_UNIT_BYTES else None  # ASCII: one byte per character
 {%- endif %}
